@@ -1,0 +1,1 @@
+"""Tiny data files we make ourselves, shipped with the package (see data/)."""

@@ -1,0 +1,64 @@
+"""Device, seed and versions: the setup cell of every notebook.
+
+These helpers are explicit: nothing here changes global state unless you call
+it, and the chosen device is a value you pass around.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+
+import numpy as np
+import torch
+
+
+def pick_device(allow_mps: bool = False) -> torch.device:
+    """Return the device to compute on: CUDA if present, else CPU.
+
+    Apple's MPS backend is used only when ``allow_mps=True``: it still lacks a
+    few operations and gives slightly different numbers, so the course's
+    thresholds are set for CUDA and CPU.
+    """
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if allow_mps and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, numpy's global generator and torch (CPU and CUDA).
+
+    Call it right before each random step whose numbers the text talks about,
+    so the numbers on screen are the numbers in the text.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the main libraries, as a dict of strings."""
+    import course_lib
+
+    found = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "course_lib": course_lib.__version__,
+    }
+    if torch.cuda.is_available():
+        found["cuda"] = str(torch.version.cuda)
+        found["gpu"] = torch.cuda.get_device_name(0)
+    return found
+
+
+def show_versions(profile: str | None = None, device: torch.device | None = None) -> None:
+    """Print versions, the run profile and the device on one line each."""
+    for name, version in versions().items():
+        print(f"{name:>10}: {version}")
+    if profile is not None:
+        print(f"{'profile':>10}: {profile}")
+    if device is not None:
+        print(f"{'device':>10}: {device}")
