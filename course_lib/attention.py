@@ -304,9 +304,7 @@ def to_torch_multihead(mha: MultiHeadAttention) -> nn.MultiheadAttention:
     forbidden", like ours.
     """
     if mha.d_in != mha.d_out:
-        raise ValueError(
-            f"nn.MultiheadAttention needs d_in == d_out, got d_in={mha.d_in}, d_out={mha.d_out}"
-        )
+        raise ValueError(f"nn.MultiheadAttention needs d_in == d_out, got d_in={mha.d_in}, d_out={mha.d_out}")
     has_bias = mha.qkv.bias is not None
     torch_mha = nn.MultiheadAttention(
         mha.d_out, mha.num_heads, dropout=mha.dropout, bias=True, batch_first=True
