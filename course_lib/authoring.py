@@ -149,7 +149,7 @@ def splice_solutions(
     if len(student.cells) != len(solution.cells):
         raise AuthoringError("student and solution notebooks have different numbers of cells")
     nb = copy.deepcopy(student)
-    for cell, source_cell in zip(nb.cells, solution.cells):
+    for cell, source_cell in zip(nb.cells, solution.cells, strict=True):
         if cell.cell_type == "code" and _regions(source_cell.source, "solution"):
             cell.source = solution_source(source_cell.source)
     return nb
@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m course_lib.authoring",
         description="Write the student notebooks in notebooks/ from the solutions in solutions/.",
     )
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if anything is out of date")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if anything is out of date"
+    )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: .)")
     args = parser.parse_args(argv)
     root = args.root.resolve()

@@ -1,0 +1,252 @@
+"""Data: every file the course reads, fetched on demand and verified by hash.
+
+Taught in the setup of notebooks 03 and later. Public datasets are never part of
+the repository. ``fetch(name)`` returns a local path to the file:
+
+1. If the environment variable ``COURSE_DATA_DIR`` names a folder that holds
+   the file with the right sha256, that path is returned. Nothing touches the
+   network and nothing is written (classrooms and CI use this).
+2. Otherwise the file is downloaded with pooch from its canonical public URL
+   into a user cache (``COURSE_CACHE_DIR``, or pooch's per-user cache folder)
+   and verified against its sha256. A later call finds it there.
+
+Nothing here downloads at import time. A wrong hash is always an error, and so
+is being offline without the file: the message names the file, its URL and
+``COURSE_DATA_DIR``.
+
+Tiny files we make ourselves (the N2 heat capacity table) ship inside the
+package instead, see ``load_n2_cp``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DATA_DIR_VAR = "COURSE_DATA_DIR"
+CACHE_DIR_VAR = "COURSE_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One public file: where it comes from and the sha256 of its exact bytes.
+
+    ``archive_member`` is set when the URL serves a zip archive: the file is that
+    member, and the hash is checked on the extracted bytes.
+    """
+
+    filename: str
+    url: str
+    sha256: str
+    about: str
+    archive_member: str | None = None
+
+
+_OPENAI_GPT2 = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
+_RASBT = "https://raw.githubusercontent.com/rasbt/LLMs-from-scratch/main/"
+
+REGISTRY: dict[str, DataFile] = {
+    "tinyshakespeare": DataFile(
+        "tinyshakespeare.txt",
+        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        "Tiny Shakespeare, 1,115,394 characters (karpathy/char-rnn, MIT; text public domain)",
+    ),
+    "the-verdict": DataFile(
+        "the-verdict.txt",
+        _RASBT + "ch02/01_main-chapter-code/the-verdict.txt",
+        "b41e41a68f0398a3154ae69e2e4c0e2694e17fe0d66730536837f1b01935b31f",
+        "Edith Wharton, The Verdict (1908), public domain, 20,479 characters",
+    ),
+    "sms-spam-collection": DataFile(
+        "SMSSpamCollection.tsv",
+        "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip",
+        "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d",
+        "UCI SMS Spam Collection v.1 (Almeida & Gómez Hidalgo, 2011), 5,574 labelled messages",
+        archive_member="SMSSpamCollection",
+    ),
+    "instruction-data": DataFile(
+        "instruction-data.json",
+        _RASBT + "ch07/01_main-chapter-code/instruction-data.json",
+        "7e09a9af353722ca15c18bc580f093f9c39d3178335a75177319cb1e1d163944",
+        "1,100 instruction/input/output examples (rasbt/LLMs-from-scratch, Apache-2.0)",
+    ),
+    "gpt2-encoder": DataFile(
+        "encoder.json",
+        _OPENAI_GPT2 + "encoder.json",
+        "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+        "GPT-2's token-to-id vocabulary (OpenAI, modified MIT)",
+    ),
+    "gpt2-vocab": DataFile(
+        "vocab.bpe",
+        _OPENAI_GPT2 + "vocab.bpe",
+        "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+        "GPT-2's 50,000 BPE merges (OpenAI, modified MIT)",
+    ),
+}
+
+
+class DataUnavailableError(FileNotFoundError):
+    """The file is neither in ``COURSE_DATA_DIR`` nor in the cache, and the download failed."""
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes, as 64 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where downloads go: ``COURSE_CACHE_DIR`` if set, else pooch's per-user cache."""
+    configured = os.environ.get(CACHE_DIR_VAR)
+    if configured:
+        return Path(configured).expanduser()
+    import pooch
+
+    return Path(pooch.os_cache("course_lib"))
+
+
+def _entry(name: str) -> DataFile:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise KeyError(f"no dataset called {name!r}; the course knows: {known}") from None
+
+
+def _from_data_dir(entry: DataFile) -> Path | None:
+    """The file in ``COURSE_DATA_DIR``, if that variable is set and the file is there."""
+    configured = os.environ.get(DATA_DIR_VAR)
+    if not configured:
+        return None
+    folder = Path(configured).expanduser()
+    if not folder.is_dir():
+        raise NotADirectoryError(
+            f"{DATA_DIR_VAR}={configured!r} is not a folder. Point it at a folder that holds "
+            f"the course's data files, or unset it to download them into {cache_dir()}."
+        )
+    path = folder / entry.filename
+    if not path.is_file():
+        return None
+    found = sha256_of(path)
+    if found != entry.sha256:
+        raise ValueError(
+            f"{path} has sha256 {found}, but the course expects {entry.sha256}. The file is "
+            f"corrupt or a different version: replace it with a fresh copy from {entry.url}."
+        )
+    return path.resolve()
+
+
+def _registry_key(entry: DataFile) -> str:
+    """The name pooch stores a download under: the archive's name for zipped files."""
+    return entry.url.rsplit("/", 1)[-1] if entry.archive_member else entry.filename
+
+
+def _pooch(folder: Path):
+    """A pooch registry of every dataset, downloading into ``folder``.
+
+    Zipped downloads are registered without a hash (the archive's is not
+    published); their extracted member is verified instead, in ``_download``.
+    """
+    import pooch
+
+    return pooch.create(
+        path=folder,
+        base_url="",
+        registry={
+            _registry_key(e): None if e.archive_member else f"sha256:{e.sha256}" for e in REGISTRY.values()
+        },
+        urls={_registry_key(e): e.url for e in REGISTRY.values()},
+    )
+
+
+def _download(entry: DataFile, target: Path) -> None:
+    """Download ``entry`` into ``target`` through the pooch registry, verifying its hash."""
+    import pooch
+
+    registry = _pooch(target.parent)
+    downloader = pooch.HTTPDownloader(progressbar=True, timeout=60)
+    if entry.archive_member is None:
+        registry.fetch(entry.filename, downloader=downloader)
+        return
+    members = registry.fetch(
+        _registry_key(entry), downloader=downloader, processor=pooch.Unzip(members=[entry.archive_member])
+    )
+    extracted = Path(members[0])
+    found = sha256_of(extracted)
+    if found != entry.sha256:
+        raise ValueError(
+            f"{entry.archive_member} from {entry.url} has sha256 {found}, but the course expects "
+            f"{entry.sha256}: the archive has changed upstream. Put the expected file in {DATA_DIR_VAR}."
+        )
+    shutil.copyfile(extracted, target)
+
+
+def fetch(name: str) -> Path:
+    """Return the local path of dataset ``name``, downloading and verifying it if needed.
+
+    ``name`` is a key of ``REGISTRY``: ``tinyshakespeare``, ``the-verdict``,
+    ``sms-spam-collection``, ``instruction-data``, ``gpt2-encoder`` (encoder.json)
+    or ``gpt2-vocab`` (vocab.bpe).
+    """
+    entry = _entry(name)
+    local = _from_data_dir(entry)
+    if local is not None:
+        return local
+    target = cache_dir() / entry.filename
+    if target.is_file() and sha256_of(target) == entry.sha256:
+        return target
+    import requests
+
+    try:
+        _download(entry, target)
+    except (requests.exceptions.RequestException, OSError) as error:
+        raise DataUnavailableError(
+            f"could not get {entry.filename} ({entry.about}).\n"
+            f"  It is not in {DATA_DIR_VAR} ({os.environ.get(DATA_DIR_VAR) or 'unset'}) nor in the cache "
+            f"({target.parent}),\n  and downloading it from {entry.url} failed: {error}.\n"
+            f"  Fix: connect to the internet and run again, or download that URL yourself, save it as "
+            f"{entry.filename} in a folder, and set {DATA_DIR_VAR} to that folder."
+        ) from error
+    return target
+
+
+def read_text(name: str) -> str:
+    """The text of dataset ``name`` (UTF-8), fetched as ``fetch`` does."""
+    return fetch(name).read_text(encoding="utf-8")
+
+
+def _resource_csv(filename: str) -> pd.DataFrame:
+    import pandas as pd
+
+    with resources.files("course_lib.resources").joinpath(filename).open("rb") as f:
+        return pd.read_csv(f)
+
+
+def load_n2_cp() -> pd.DataFrame:
+    """Isobaric heat capacity of N2 gas at 1 bar, 300–2000 K in 50 K steps (notebook 02).
+
+    Columns ``T_K`` (kelvin) and ``Cp_kJ_per_kgK`` (kJ/(kg·K)), 35 rows, computed
+    from the reference equation of state of Span et al. (2000) by
+    ``data/make_n2_cp.py``. Shipped with the package, so no download is needed.
+    """
+    return _resource_csv("n2_cp.csv")
+
+
+def load_n2_cp_extrapolation() -> pd.DataFrame:
+    """True Cp of N2 at 275 K and 2100 K, just outside the training range (notebook 02).
+
+    Same columns and source as ``load_n2_cp``; used to test extrapolation.
+    """
+    return _resource_csv("n2_cp_extrapolation.csv")

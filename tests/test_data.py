@@ -1,0 +1,111 @@
+"""Fetching public data: the data folder, the cache, hashes and the offline error."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from course_lib import data
+
+SHARED = Path(os.environ.get("COURSE_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "the-verdict.txt").is_file(), reason=f"no local copy of the data in {SHARED}"
+)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No name resolves and no socket connects, as on a machine without internet."""
+
+    def refuse(*args, **kwargs):
+        raise socket.gaierror("network disabled by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.fixture
+def empty_cache(monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(cache))
+    return cache
+
+
+def test_registry_names_every_course_dataset():
+    assert set(data.REGISTRY) == {
+        "tinyshakespeare", "the-verdict", "sms-spam-collection", "instruction-data", "gpt2-encoder", "gpt2-vocab"
+    }
+    for entry in data.REGISTRY.values():
+        assert entry.url.startswith("https://") and len(entry.sha256) == 64
+
+
+@needs_shared
+@pytest.mark.parametrize("name", sorted(data.REGISTRY))
+def test_data_dir_is_used_without_network_or_writes(name, monkeypatch, offline, empty_cache):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(SHARED))
+    path = data.fetch(name)
+    assert path == (SHARED / data.REGISTRY[name].filename).resolve()
+    assert data.sha256_of(path) == data.REGISTRY[name].sha256
+    assert not empty_cache.exists(), "nothing may be written when the data folder has the file"
+
+
+@needs_shared
+def test_read_text_gives_the_whole_file(monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(SHARED))
+    assert len(data.read_text("the-verdict")) == 20479
+
+
+def test_offline_without_the_file_names_file_url_and_variable(monkeypatch, offline, empty_cache):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    with pytest.raises(data.DataUnavailableError) as error:
+        data.fetch("the-verdict")
+    message = str(error.value)
+    assert "the-verdict.txt" in message
+    assert data.REGISTRY["the-verdict"].url in message
+    assert "COURSE_DATA_DIR" in message
+
+
+def test_offline_archive_dataset_is_the_same_clear_error(monkeypatch, offline, empty_cache):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    with pytest.raises(data.DataUnavailableError, match=r"SMSSpamCollection\.tsv[\s\S]*sms\+spam\+collection\.zip"):
+        data.fetch("sms-spam-collection")
+
+
+def test_a_wrong_hash_in_the_data_dir_is_an_error(monkeypatch, tmp_path, offline, empty_cache):
+    (tmp_path / "the-verdict.txt").write_text("not the verdict")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=r"the-verdict\.txt has sha256 [0-9a-f]{64}, but the course expects"):
+        data.fetch("the-verdict")
+
+
+def test_a_verified_file_in_the_cache_is_reused_offline(monkeypatch, offline, empty_cache):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    empty_cache.mkdir()
+    entry = data.REGISTRY["the-verdict"]
+    source = SHARED / entry.filename
+    if not source.is_file():
+        pytest.skip(f"no local copy of the data in {SHARED}")
+    (empty_cache / entry.filename).write_bytes(source.read_bytes())
+    assert data.fetch("the-verdict") == empty_cache / entry.filename
+
+
+def test_a_corrupt_cached_file_is_not_accepted(monkeypatch, offline, empty_cache):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    empty_cache.mkdir()
+    (empty_cache / "the-verdict.txt").write_text("truncated")
+    with pytest.raises(data.DataUnavailableError):
+        data.fetch("the-verdict")
+
+
+def test_unknown_dataset_lists_the_known_ones():
+    with pytest.raises(KeyError, match="the course knows: gpt2-encoder"):
+        data.fetch("wikipedia")
+
+
+def test_data_dir_that_is_not_a_folder_is_an_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "missing"))
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        data.fetch("the-verdict")
