@@ -66,9 +66,7 @@ def _regions(source: str, where: str) -> list[tuple[int, int, str]]:
             begin = (number, indent)
         else:
             if begin is None or indent != begin[1]:
-                raise AuthoringError(
-                    f"{where}: line {number + 1}: {END} without a matching, equally indented {BEGIN}"
-                )
+                raise AuthoringError(f"{where}: line {number + 1}: {END} without a matching, equally indented {BEGIN}")
             found.append((begin[0], number, indent))
             begin = None
     if begin is not None:
@@ -137,9 +135,7 @@ def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") ->
     return nb
 
 
-def splice_solutions(
-    student: nbformat.NotebookNode, solution: nbformat.NotebookNode
-) -> nbformat.NotebookNode:
+def splice_solutions(student: nbformat.NotebookNode, solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Put the solution code back into each stub of a student notebook.
 
     This is what a learner who solved every exercise would have. Tests run the
@@ -199,9 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m course_lib.authoring",
         description="Write the student notebooks in notebooks/ from the solutions in solutions/.",
     )
-    parser.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 if anything is out of date"
-    )
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if anything is out of date")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: .)")
     args = parser.parse_args(argv)
     root = args.root.resolve()

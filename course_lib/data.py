@@ -164,9 +164,7 @@ def _pooch(folder: Path):
     return pooch.create(
         path=folder,
         base_url="",
-        registry={
-            _registry_key(e): None if e.archive_member else f"sha256:{e.sha256}" for e in REGISTRY.values()
-        },
+        registry={_registry_key(e): None if e.archive_member else f"sha256:{e.sha256}" for e in REGISTRY.values()},
         urls={_registry_key(e): e.url for e in REGISTRY.values()},
     )
 

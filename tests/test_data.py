@@ -36,7 +36,12 @@ def empty_cache(monkeypatch, tmp_path):
 
 def test_registry_names_every_course_dataset():
     assert set(data.REGISTRY) == {
-        "tinyshakespeare", "the-verdict", "sms-spam-collection", "instruction-data", "gpt2-encoder", "gpt2-vocab"
+        "tinyshakespeare",
+        "the-verdict",
+        "sms-spam-collection",
+        "instruction-data",
+        "gpt2-encoder",
+        "gpt2-vocab",
     }
     for entry in data.REGISTRY.values():
         assert entry.url.startswith("https://") and len(entry.sha256) == 64

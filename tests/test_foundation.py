@@ -143,7 +143,8 @@ def test_environment_yml_follows_pyproject(root: Path):
     assert installs, "environment.yml must pip-install the project itself"
     extras = set(installs[0][1].split(","))
     assert extras <= set(_pyproject(root)["project"]["optional-dependencies"])
-    conda_deps = re.findall(r"^  - (?!pip:)(\S+)", text, re.M)
+    dependencies = text.split("dependencies:", 1)[1]
+    conda_deps = re.findall(r"^  - (?!pip:)(\S+)", dependencies, re.M)
     assert {re.split(r"[<>=]", d)[0] for d in conda_deps} == {"python", "pip"}, (
         "only python and pip come from conda; everything else comes from pyproject.toml"
     )
