@@ -38,6 +38,7 @@ __all__ = [
     "CausalAttention",
     "MultiHeadAttentionWrapper",
     "MultiHeadAttention",
+    "attention_weights",
     "to_torch_multihead",
 ]
 
@@ -211,8 +212,7 @@ class MultiHeadAttentionWrapper(nn.Module):
         _check_heads(d_out, num_heads)
         head_dim = d_out // num_heads
         self.heads = nn.ModuleList(
-            CausalAttention(d_in, head_dim, context_length, dropout, qkv_bias, fused)
-            for _ in range(num_heads)
+            CausalAttention(d_in, head_dim, context_length, dropout, qkv_bias, fused) for _ in range(num_heads)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -293,6 +293,22 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(self.merge_heads(out))
 
 
+@torch.no_grad()
+def attention_weights(mha: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
+    """The causal attention weights of every head, ``[batch, num_heads, T, T]``, to look at.
+
+    Entry ``[b, h, i, j]`` is how much query token ``i`` takes from key token
+    ``j`` in head ``h``; each row sums to 1 and is 0 above the diagonal. The
+    fused path never materialises this tensor, so we recompute it here from
+    ``mha.qkv`` (no dropout). Used for the heatmaps of notebooks 04 and 05.
+    """
+    _check_input(x, mha.d_in, mha.context_length)
+    T = x.shape[1]
+    q, k, _ = mha.qkv(x).split(mha.d_out, dim=-1)
+    scores = mha.split_heads(q) @ mha.split_heads(k).transpose(-2, -1) / math.sqrt(mha.head_dim)
+    return torch.softmax(scores.masked_fill(mha.mask[:T, :T], float("-inf")), dim=-1)
+
+
 def to_torch_multihead(mha: MultiHeadAttention) -> nn.MultiheadAttention:
     """Copy our weights into a ``torch.nn.MultiheadAttention`` (``batch_first=True``).
 
@@ -306,9 +322,7 @@ def to_torch_multihead(mha: MultiHeadAttention) -> nn.MultiheadAttention:
     if mha.d_in != mha.d_out:
         raise ValueError(f"nn.MultiheadAttention needs d_in == d_out, got d_in={mha.d_in}, d_out={mha.d_out}")
     has_bias = mha.qkv.bias is not None
-    torch_mha = nn.MultiheadAttention(
-        mha.d_out, mha.num_heads, dropout=mha.dropout, bias=True, batch_first=True
-    )
+    torch_mha = nn.MultiheadAttention(mha.d_out, mha.num_heads, dropout=mha.dropout, bias=True, batch_first=True)
     torch_mha = torch_mha.to(device=mha.qkv.weight.device, dtype=mha.qkv.weight.dtype)
     with torch.no_grad():
         torch_mha.in_proj_weight.copy_(mha.qkv.weight)

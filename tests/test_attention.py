@@ -17,6 +17,7 @@ from course_lib.attention import (
     MultiHeadAttentionWrapper,
     SelfAttention,
     attend,
+    attention_weights,
     causal_mask,
     simple_attention,
     softmax,
@@ -331,3 +332,13 @@ def good_merge(t):
 def test_split_merge_check_catches_mistakes(split, merge, message):
     with pytest.raises(AssertionError, match=message):
         checks.check_split_merge(split, merge)
+
+
+def test_attention_weights_are_causal_rows_that_reproduce_the_output(x):
+    model = make(MultiHeadAttention, qkv_bias=True)
+    w = attention_weights(model, x)
+    assert w.shape == (B, HEADS, T, T)
+    assert_close(w.sum(-1), torch.ones(B, HEADS, T))
+    assert (w[..., causal_mask(T)] == 0).all()
+    v = model.split_heads(model.qkv(x).split(D_OUT, dim=-1)[2])
+    assert_close(model.out_proj(model.merge_heads(w @ v)), model(x))
