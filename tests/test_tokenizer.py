@@ -1,0 +1,273 @@
+"""Tokenizers of notebook 03: word tokenizer, byte-level BPE, and GPT-2's tokenizer against tiktoken."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import tiktoken
+
+from course_lib.bpe import (
+    BPETokenizer,
+    bytes_to_unicode,
+    count_pairs,
+    count_pretokens,
+    merge_pair,
+    train_merges_naive,
+)
+from course_lib.data import fetch
+from course_lib.tokenizer import (
+    END_OF_TEXT,
+    UNK,
+    GPT2Tokenizer,
+    SimpleWordTokenizer,
+    load_gpt2_tokenizer,
+    split_words,
+)
+
+NASTY = [
+    "héllo wörld, naïve café",
+    "emoji 😀🎉 and flags 🏳️‍🌈 and a family 👨‍👩‍👧",
+    "CJK 你好世界, こんにちは, 안녕하세요",
+    "a  b   c    d",
+    "trailing spaces   ",
+    "   leading spaces",
+    "new\nlines\n\n\nand\r\nwindows\r\n",
+    "\t\ttabs\tand\u00a0nbsp and\u200bzero width",
+    "digits 1234567890 3.14159 1,000,000 2024-01-01 007",
+    "contractions: I'm you'll they've she'd we're it's DON'T 's 't",
+    "symbols !!! ??? ... --- *** @#$%^&*() <html></html> {json: [1, 2]}",
+    "mixed\n  indented code:\n    return x  # comment\n",
+    " ",
+    "",
+    "<|endoftext",
+    "x" * 1000,
+]
+
+
+@pytest.fixture(scope="module")
+def gpt2() -> GPT2Tokenizer:
+    return load_gpt2_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def tiktoken_gpt2():
+    return tiktoken.get_encoding("gpt2")
+
+
+@pytest.fixture(scope="module")
+def shakespeare() -> str:
+    return fetch("tinyshakespeare").read_text(encoding="utf-8")
+
+
+# --- GPT-2: our code == tiktoken --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["the-verdict", "tinyshakespeare"])
+def test_gpt2_equals_tiktoken_on_whole_corpora(gpt2, tiktoken_gpt2, name):
+    text = fetch(name).read_text(encoding="utf-8")
+    ours = gpt2.encode(text)
+    assert ours == tiktoken_gpt2.encode(text)
+    assert gpt2.decode(ours) == text
+    if name == "the-verdict":
+        assert len(ours) == 5145
+
+
+@pytest.mark.parametrize("text", NASTY, ids=range(len(NASTY)))
+def test_gpt2_equals_tiktoken_on_nasty_strings(gpt2, tiktoken_gpt2, text):
+    assert gpt2.encode(text) == tiktoken_gpt2.encode(text)
+    assert gpt2.decode(gpt2.encode(text)) == text
+
+
+def test_gpt2_known_ids(gpt2):
+    assert gpt2.encode("Hello, world") == [15496, 11, 995]
+    assert gpt2.eot_id == 50256
+    assert gpt2.vocab_size == 50257
+    assert gpt2.decode([50256]) == END_OF_TEXT
+
+
+def test_gpt2_special_tokens_follow_tiktoken(gpt2, tiktoken_gpt2):
+    text = "The end.<|endoftext|>A new document<|endoftext|>"
+    for kwargs in ({"allowed_special": {END_OF_TEXT}}, {"allowed_special": "all"}, {"disallowed_special": ()}):
+        assert gpt2.encode(text, **kwargs) == tiktoken_gpt2.encode(text, **kwargs), kwargs
+    assert gpt2.encode(text, allowed_special="all").count(50256) == 2
+    assert 50256 not in gpt2.encode(text, disallowed_special=())
+    with pytest.raises(ValueError, match="allowed_special"):
+        gpt2.encode(text)
+    with pytest.raises(ValueError, match="allowed_special"):
+        tiktoken_gpt2.encode(text)
+    with pytest.raises(ValueError, match="unknown special"):
+        gpt2.encode(text, allowed_special={"<|im_start|>"})
+
+
+def test_gpt2_decode_replaces_invalid_utf8(gpt2, tiktoken_gpt2):
+    ids = gpt2.encode("😀")  # several byte-level tokens
+    assert len(ids) > 1
+    assert gpt2.decode(ids[:1]) == tiktoken_gpt2.decode(ids[:1]) == "\ufffd"
+    with pytest.raises(ValueError, match="not in this tokenizer"):
+        gpt2.decode([50257])
+
+
+def test_gpt2_cache_gives_the_same_ids(gpt2):
+    gpt2._cache.clear()
+    first = gpt2.encode("the cat and the hat and the bat")
+    assert sorted(gpt2._cache) == [" and", " bat", " cat", " hat", " the", "the"]  # 8 pre-tokens, 6 distinct
+    assert gpt2.encode("the cat and the hat and the bat") == first
+
+
+# --- byte-level BPE ----------------------------------------------------------------------------
+
+
+def test_count_and_merge_pairs():
+    assert count_pairs([1, 2, 1, 2, 3]) == {(1, 2): 2, (2, 1): 1, (2, 3): 1}
+    assert merge_pair([1, 2, 1, 2, 3], (1, 2), 9) == [9, 9, 3]
+    assert merge_pair([7, 7, 7], (7, 7), 9) == [9, 7]
+    assert merge_pair([], (1, 2), 9) == []
+
+
+def test_bytes_to_unicode_is_a_printable_bijection():
+    mapping = bytes_to_unicode()
+    assert len(set(mapping.values())) == 256
+    assert mapping[ord(" ")] == "Ġ" and mapping[ord("\n")] == "Ċ" and mapping[ord("A")] == "A"
+    assert all(ch.isprintable() and not ch.isspace() for ch in mapping.values())
+
+
+def test_wikipedia_example_merges():
+    # Wikipedia: aaabdaaabac -> ZabdZabac -> ZYdZYac -> XdXac (Z=aa, Y=ab, X=ZY)
+    merges = BPETokenizer.train("aaabdaaabac", 259).merge_list
+    a, b = ord("a"), ord("b")
+    assert merges[0] == (a, a)  # 4 times
+    assert merges[1] == (a, b)  # 2 times, tied with (256, a); the smaller pair wins
+    assert merges[2] == (256, 257)
+
+
+def test_fast_trainer_equals_naive_trainer(shakespeare):
+    text = shakespeare[:8000]
+    assert BPETokenizer.train(text, 356).merge_list == train_merges_naive(text, 356)
+    tricky = "aaaa bbbb abab aaaaaaa " * 7 + "ab ba aba bab"
+    assert BPETokenizer.train(tricky, 270).merge_list == train_merges_naive(tricky, 270)
+
+
+def test_training_is_deterministic_and_order_independent():
+    rng = random.Random(0)
+    words = [rng.choice(["the", "then", "there", "hat", "that", "at", "a", "ha"]) for _ in range(2000)]
+    text = "".join(" " + w for w in words)
+    shuffled = words[:]
+    rng.shuffle(shuffled)
+    first = BPETokenizer.train(text, 266).merge_list
+    assert BPETokenizer.train(text, 266).merge_list == first
+    assert BPETokenizer.train("".join(" " + w for w in shuffled), 266).merge_list == first
+
+
+@pytest.fixture(scope="module")
+def trained(shakespeare) -> BPETokenizer:
+    return BPETokenizer.train(shakespeare[:100_000], 600, special_tokens=[END_OF_TEXT])
+
+
+def test_round_trip_of_arbitrary_bytes_and_text(trained):
+    rng = random.Random(1)
+    for _ in range(50):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+        assert trained.decode_bytes(trained.encode_chunk(data)) == data
+    alphabet = "abc XYZ\n\t é中😀!?,.'0123"
+    for _ in range(50):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 300)))
+        assert trained.decode(trained.encode(text)) == text
+    assert trained.decode([0xFF]) == "\ufffd"  # a lone invalid byte decodes with errors="replace"
+
+
+def test_trained_tokenizer_matches_tiktoken_with_our_merges(trained, shakespeare):
+    ranks = {trained.vocab[i]: i for i in range(256 + len(trained.merges))}
+    reference = tiktoken.Encoding(
+        "course-bpe", pat_str=trained.pattern, mergeable_ranks=ranks, special_tokens=trained.special_tokens
+    )
+    text = shakespeare[100_000:140_000] + "<|endoftext|>" + NASTY[1] + NASTY[2]
+    assert trained.encode(text, allowed_special="all") == reference.encode(text, allowed_special="all")
+
+
+def test_special_tokens_are_never_merged_and_get_the_last_ids(trained):
+    assert trained.vocab_size == 600
+    assert trained.special_tokens == {END_OF_TEXT: 599}
+    text = END_OF_TEXT.join(["to be or not"] * 300)
+    tok = BPETokenizer.train(text, 270, special_tokens=[END_OF_TEXT])
+    learned = [tok.vocab[i] for i in range(256, 256 + len(tok.merges))]
+    assert not any(b"<|" in t or b"|>" in t for t in learned)
+    assert tok.encode("not<|endoftext|>to", allowed_special="all")[-2] == tok.special_tokens[END_OF_TEXT]
+
+
+def test_save_and_load_round_trip(trained, tmp_path):
+    path = tmp_path / "bpe.json"
+    trained.save(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["special_tokens"] == {END_OF_TEXT: 599}
+    assert all(isinstance(a, str) and isinstance(b, str) for a, b in data["merges"])
+    loaded = BPETokenizer.load(path)
+    assert loaded.merges == trained.merges and loaded.special_tokens == trained.special_tokens
+    text = "Wherefore art thou, Romeo? 😀<|endoftext|>"
+    assert loaded.encode(text, allowed_special="all") == trained.encode(text, allowed_special="all")
+
+
+def test_truncated_equals_training_to_the_smaller_size(shakespeare):
+    text = shakespeare[:20_000]
+    assert BPETokenizer.train(text, 400).truncated(300).merges == BPETokenizer.train(text, 300).merges
+
+
+def test_count_pretokens_groups_repeats():
+    counts = count_pretokens("the cat the cat the")
+    assert counts == {b"the": 1, b" cat": 2, b" the": 2}
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def test_bad_training_input_gives_clear_errors():
+    with pytest.raises(ValueError, match="vocab_size=256 is too small.*>= 257"):
+        BPETokenizer.train("hello", 256, special_tokens=[END_OF_TEXT])
+    with pytest.raises(ValueError, match="too small"):
+        train_merges_naive("hello", 200)
+    with pytest.raises(ValueError, match="empty"):
+        BPETokenizer.train("", 300)
+    with pytest.raises(ValueError, match="ran out of pairs to merge after 4 of 44 merges"):
+        BPETokenizer.train("hello", 300)
+    with pytest.raises(ValueError, match="ran out of pairs"):
+        train_merges_naive("hello", 300)
+    with pytest.raises(ValueError, match="nothing but special"):
+        BPETokenizer.train(END_OF_TEXT * 3, 300, special_tokens=[END_OF_TEXT])
+
+
+def test_disallowed_special_in_trained_tokenizer(trained):
+    with pytest.raises(ValueError, match="not allowed"):
+        trained.encode("a<|endoftext|>b")
+    assert trained.encode("a<|endoftext|>b", disallowed_special=()) == trained.encode_ordinary("a<|endoftext|>b")
+
+
+def test_gpt2_tokenizer_cannot_be_saved_as_trained_bpe(gpt2, tmp_path):
+    with pytest.raises(TypeError, match="encoder.json"):
+        gpt2.save(tmp_path / "x.json")
+
+
+# --- the word tokenizer ------------------------------------------------------------------------
+
+
+def test_split_words():
+    assert split_words("Hello, world--isn't it?") == ["Hello", ",", "world", "--", "isn", "'", "t", "it", "?"]
+    assert split_words("  \n ") == []
+
+
+def test_word_tokenizer_round_trip_unk_and_end_of_text():
+    text = fetch("the-verdict").read_text(encoding="utf-8")
+    tok = SimpleWordTokenizer.from_text(text)
+    assert tok.vocab_size == len(set(split_words(text))) + 2
+    sample = "It's the last he painted, you know--Mrs. Gisburn said."
+    ids = tok.encode(sample)
+    assert tok.decode(ids) == sample
+    assert tok.encode(tok.decode(ids)) == ids
+    mixed = tok.encode("Hello, palace<|endoftext|>In the sunlit terraces")
+    assert mixed.count(tok.str_to_id[UNK]) == 2  # "Hello" and "palace" are not in The Verdict
+    assert tok.str_to_id[END_OF_TEXT] in mixed
+    strict = SimpleWordTokenizer.from_text(text, specials=())
+    with pytest.raises(KeyError, match="'Hello' is not in the vocabulary"):
+        strict.encode("Hello, world")
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        tok.decode([tok.vocab_size])
