@@ -1,0 +1,258 @@
+"""Tests of course_lib.gpt: the layers, the counts, and equality with Hugging Face's GPT-2."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_lib.gpt import (
+    GELU,
+    GPT2_CONFIGS,
+    CheckpointMismatchError,
+    FeedForward,
+    GPTConfig,
+    GPTModel,
+    LayerNorm,
+    TransformerBlock,
+    config_from_hf,
+    count_parameters,
+    gelu_tanh,
+    hf_config_kwargs,
+    load_hf_gpt2_weights,
+    memory_mb,
+    parameter_count,
+)
+
+SMALL = GPTConfig(vocab_size=97, context_length=16, emb_dim=32, num_heads=4, num_layers=2, dropout=0.0, qkv_bias=True)
+
+
+# ----------------------------------------------------------------- layers
+
+
+def test_layer_norm_equals_torch():
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 24) * 4 + 2
+    ours, ref = LayerNorm(24), nn.LayerNorm(24)
+    with torch.no_grad():
+        ref.weight.normal_()
+        ref.bias.normal_()
+    ours.load_state_dict(ref.state_dict())
+    torch.testing.assert_close(ours(x), ref(x))
+    y = LayerNorm(24)(x)
+    torch.testing.assert_close(y.mean(-1), torch.zeros(3, 5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.var(-1, unbiased=False), torch.ones(3, 5), atol=1e-3, rtol=0)
+
+
+def test_gelu_matches_torch_tanh_gelu_and_differs_from_exact():
+    x = torch.linspace(-6, 6, 1001)
+    torch.testing.assert_close(gelu_tanh(x), F.gelu(x, approximate="tanh"))
+    torch.testing.assert_close(GELU()(x), gelu_tanh(x))
+    gap = (gelu_tanh(x) - F.gelu(x)).abs().max().item()
+    assert 1e-5 < gap < 5e-4  # an approximation, but a close one
+    assert gelu_tanh(torch.tensor(0.0)).item() == 0.0
+
+
+def test_feed_forward_and_block_keep_shape():
+    torch.manual_seed(0)
+    x = torch.randn(2, 7, 32)
+    ff = FeedForward(32)
+    assert ff.fc.weight.shape == (128, 32) and ff.proj.weight.shape == (32, 128)
+    assert ff(x).shape == (2, 7, 32)
+    assert TransformerBlock(SMALL)(x).shape == (2, 7, 32)
+
+
+def test_block_is_pre_norm_residual():
+    torch.manual_seed(0)
+    block = TransformerBlock(SMALL).eval()
+    x = torch.randn(2, 5, 32)
+    h = x + block.att(block.norm1(x))
+    expected = h + block.ff(block.norm2(h))
+    torch.testing.assert_close(block(x), expected)
+
+
+def test_model_output_shape_and_context_error():
+    torch.manual_seed(0)
+    model = GPTModel(SMALL)
+    assert model(torch.randint(0, 97, (3, 16))).shape == (3, 16, 97)
+    with pytest.raises(ValueError, match="17 tokens but the model's context is 16"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+    with pytest.raises(ValueError, match="unsqueeze"):
+        model(torch.zeros(5, dtype=torch.long))
+
+
+def test_fused_and_explicit_attention_agree():
+    torch.manual_seed(0)
+    fused = GPTModel(SMALL, fused_attention=True).eval()
+    explicit = GPTModel(SMALL, fused_attention=False).eval()
+    explicit.load_state_dict(fused.state_dict())
+    ids = torch.randint(0, 97, (2, 16))
+    torch.testing.assert_close(fused(ids), explicit(ids), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(emb_dim=30, num_heads=4), "not divisible by num_heads"),
+        (dict(num_layers=0), "num_layers must be a positive integer"),
+        (dict(dropout=1.0), "dropout is a probability"),
+    ],
+)
+def test_config_rejects_bad_values(changes, message):
+    with pytest.raises(ValueError, match=message):
+        replace(SMALL, **changes)
+
+
+# ----------------------------------------------------------------- counts
+
+
+def test_gpt2_124m_counts_and_memory():
+    cfg = GPT2_CONFIGS["gpt2"]
+    assert parameter_count(cfg) == 163_009_536
+    assert parameter_count(cfg, tied_head=True) == 124_412_160
+    with torch.device("meta"):  # shapes only: no 650 MB allocation
+        model = GPTModel(cfg)
+    assert count_parameters(model) == 163_009_536
+    assert count_parameters(model, tied_head=True) == 124_412_160
+    assert round(memory_mb(163_009_536), 2) == 621.83
+    assert round(memory_mb(163_009_536, torch.bfloat16), 2) == 310.92
+
+
+@pytest.mark.parametrize("name", ["gpt2-medium", "gpt2-large", "gpt2-xl"])
+def test_count_formula_matches_built_model(name):
+    cfg = replace(GPT2_CONFIGS[name], qkv_bias=True)
+    with torch.device("meta"):
+        model = GPTModel(cfg)
+    assert parameter_count(cfg) == count_parameters(model)
+    assert parameter_count(cfg, tied_head=True) == count_parameters(model, tied_head=True)
+
+
+def test_count_with_actually_tied_head_counts_once():
+    model = GPTModel(SMALL)
+    model.out_head.weight = model.tok_emb.weight
+    assert count_parameters(model) == parameter_count(SMALL, tied_head=True)
+    assert count_parameters(model, tied_head=True) == parameter_count(SMALL, tied_head=True)
+
+
+# ----------------------------------------------------------------- equality with Hugging Face
+
+transformers = pytest.importorskip("transformers")
+
+
+def hf_model(cfg: GPTConfig, seed: int = 0, attn: str = "sdpa"):
+    torch.manual_seed(seed)
+    hf_cfg = transformers.GPT2Config(**hf_config_kwargs(cfg), attn_implementation=attn)
+    return transformers.GPT2LMHeadModel(hf_cfg).eval()
+
+
+CONFIGS = [
+    SMALL,
+    GPTConfig(vocab_size=211, context_length=32, emb_dim=48, num_heads=3, num_layers=3, dropout=0.0, qkv_bias=True),
+    GPTConfig(vocab_size=64, context_length=8, emb_dim=16, num_heads=1, num_layers=1, dropout=0.0, qkv_bias=True),
+]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"d{c.emb_dim}h{c.num_heads}L{c.num_layers}")
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "explicit"])
+def test_logits_equal_hugging_face(cfg, fused):
+    hf = hf_model(cfg, attn="sdpa" if fused else "eager")
+    ours = GPTModel(config_from_hf(hf.config), fused_attention=fused).eval()
+    load_hf_gpt2_weights(ours, hf.state_dict())
+    ids = torch.randint(0, cfg.vocab_size, (2, cfg.context_length), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = hf(ids).logits
+        got = ours(ids)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours(ids[:, :3]), hf(ids[:, :3]).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_equal_without_qkv_bias():
+    """HF always has c_attn.bias: zero it and leave it out, and a bias-free GPTModel must agree."""
+    cfg = replace(SMALL, qkv_bias=False)
+    hf = hf_model(SMALL, seed=3)
+    state = hf.state_dict()
+    for i in range(cfg.num_layers):
+        hf.transformer.h[i].attn.c_attn.bias.data.zero_()
+        del state[f"transformer.h.{i}.attn.c_attn.bias"]
+    ours = load_hf_gpt2_weights(GPTModel(cfg), state).eval()
+    assert ours.blocks[0].att.qkv.bias is None
+    ids = torch.randint(0, cfg.vocab_size, (3, 16), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids), hf(ids).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_loss_and_gradients_equal_in_train_mode_without_dropout():
+    hf = hf_model(SMALL, seed=4).train()
+    ours = load_hf_gpt2_weights(GPTModel(SMALL), hf.state_dict()).train()
+    ids = torch.randint(0, 97, (2, 16), generator=torch.Generator().manual_seed(5))
+    loss_hf = hf(ids, labels=ids).loss
+    logits = ours(ids)
+    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
+    torch.testing.assert_close(loss, loss_hf, atol=1e-6, rtol=1e-6)
+    loss.backward()
+    loss_hf.backward()
+    grad_hf = hf.transformer.h[1].mlp.c_fc.weight.grad.t()
+    torch.testing.assert_close(ours.blocks[1].ff.fc.weight.grad, grad_hf, atol=1e-6, rtol=1e-4)
+
+
+def test_loads_safetensors_file_without_prefix_or_head(tmp_path):
+    from safetensors.torch import save_file
+
+    hf = hf_model(SMALL, seed=6)
+    state = {k: v.contiguous() for k, v in hf.transformer.state_dict().items()}  # GPT2Model keys, no lm_head
+    state["h.0.attn.bias"] = torch.ones(1, 1, 16, 16)  # a mask buffer as older transformers saved it
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    ours = load_hf_gpt2_weights(GPTModel(SMALL), path)
+    torch.testing.assert_close(ours.out_head.weight, hf.lm_head.weight)  # the tied head, copied from wte
+    ids = torch.arange(16).unsqueeze(0)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.eval()(ids), hf(ids).logits, atol=1e-5, rtol=1e-5)
+
+
+# ----------------------------------------------------------------- loader errors
+
+
+def test_loader_names_parameter_with_wrong_shape():
+    state = hf_model(replace(SMALL, vocab_size=100)).state_dict()
+    model = GPTModel(SMALL)
+    before = model.tok_emb.weight.clone()
+    with pytest.raises(CheckpointMismatchError, match=r"wte\.weight -> tok_emb\.weight: shape \(100, 32\)"):
+        load_hf_gpt2_weights(model, state)
+    torch.testing.assert_close(model.tok_emb.weight, before)  # nothing copied
+
+
+def test_loader_names_missing_key():
+    state = hf_model(SMALL).state_dict()
+    del state["transformer.h.1.mlp.c_fc.bias"]
+    with pytest.raises(CheckpointMismatchError, match=r"missing key 'h\.1\.mlp\.c_fc\.bias'"):
+        load_hf_gpt2_weights(GPTModel(SMALL), state)
+
+
+def test_loader_reports_extra_layers():
+    state = hf_model(replace(SMALL, num_layers=3)).state_dict()
+    with pytest.raises(CheckpointMismatchError, match=r"unexpected key 'h\.2\.ln_1\.weight'"):
+        load_hf_gpt2_weights(GPTModel(SMALL), state)
+
+
+def test_loader_requires_qkv_bias_for_hf_checkpoints():
+    state = hf_model(SMALL).state_dict()
+    with pytest.raises(CheckpointMismatchError, match="qkv_bias=True"):
+        load_hf_gpt2_weights(GPTModel(replace(SMALL, qkv_bias=False)), state)
+
+
+def test_loader_rejects_other_file_types(tmp_path):
+    path = tmp_path / "pytorch_model.bin"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="safetensors"):
+        load_hf_gpt2_weights(GPTModel(SMALL), path)
+
+
+def test_config_from_hf_rejects_exact_gelu():
+    hf_cfg = transformers.GPT2Config(**{**hf_config_kwargs(SMALL), "activation_function": "gelu"})
+    with pytest.raises(ValueError, match="activation_function='gelu'"):
+        config_from_hf(hf_cfg)
+    assert config_from_hf(transformers.GPT2Config()) == replace(GPT2_CONFIGS["gpt2"], qkv_bias=True)
