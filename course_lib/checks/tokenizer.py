@@ -1,0 +1,158 @@
+"""Checks for notebook 03 (tokenization and BPE).
+
+Each check runs the learner's function and the reference from ``course_lib`` on
+the same inputs, prints one line on success and raises ``AssertionError`` with
+a hint otherwise.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import torch
+
+from course_lib.checks import expect, expect_close, fail, passed
+
+_SENTENCES = [
+    "Hello, world. Is this-- a test?",
+    "I HAD always thought Jack Gisburn rather a cheap genius--though a good fellow enough.",
+    "It's 10 o'clock; (maybe) 11!",
+    "  spaces   and\nnewlines\t",
+    "",
+]
+
+
+def check_split_words(split_words: Callable[[str], list[str]]) -> None:
+    """The learner's regex word splitter against ``course_lib.tokenizer.split_words``."""
+    from course_lib.tokenizer import split_words as reference
+
+    for text in _SENTENCES:
+        got, expected = split_words(text), reference(text)
+        if got != expected:
+            fail(
+                f"split_words({text!r}) differs",
+                expected,
+                got,
+                'a word is \\w+, "--" is one token, any other non-space character is a token on its own,'
+                " and whitespace is dropped: regex.findall(r'\\w+|--|[^\\w\\s]', text).",
+            )
+    passed(f"split_words agrees with course_lib on {len(_SENTENCES)} sentences")
+
+
+def _random_ids(rng: random.Random, n: int, high: int = 4) -> list[int]:
+    return [rng.randrange(high) for _ in range(n)]
+
+
+def check_count_pairs(count_pairs: Callable[[list[int]], dict]) -> None:
+    """The learner's pair counter against ``course_lib.bpe.count_pairs``."""
+    from course_lib.bpe import count_pairs as reference
+
+    rng = random.Random(0)
+    cases = [[], [5], [1, 2], [1, 1, 1], [1, 2, 1, 2, 3]] + [_random_ids(rng, 30) for _ in range(5)]
+    for ids in cases:
+        got = count_pairs(list(ids))
+        expected = reference(ids)
+        if got is None:
+            fail(f"count_pairs({ids})", expected, None, "return the dict of counts.")
+        if dict(got) != expected:
+            fail(
+                f"count_pairs({ids}) differs",
+                expected,
+                dict(got),
+                "count every adjacent pair (ids[i], ids[i+1]) for i = 0 .. len(ids) - 2, as tuples;"
+                " overlapping pairs count separately ([1, 1, 1] has (1, 1) twice).",
+            )
+    passed(f"count_pairs agrees with course_lib on {len(cases)} sequences")
+
+
+def check_merge(merge: Callable[[list[int], tuple[int, int], int], list[int]]) -> None:
+    """The learner's merge against ``course_lib.bpe.merge_pair``."""
+    from course_lib.bpe import merge_pair as reference
+
+    rng = random.Random(1)
+    cases = [([], (1, 2), 9), ([1, 2], (1, 2), 9), ([7, 7, 7], (7, 7), 9), ([1, 2, 1, 2, 3], (1, 2), 9)]
+    cases += [(_random_ids(rng, 25, 3), (rng.randrange(3), rng.randrange(3)), 99) for _ in range(6)]
+    for ids, pair, new_id in cases:
+        got = merge(list(ids), pair, new_id)
+        expected = reference(ids, pair, new_id)
+        if got != expected:
+            hint = "walk left to right; on a match append new_id and skip two positions, else copy one id."
+            if pair[0] == pair[1]:
+                hint = "occurrences must not overlap: [7, 7, 7] merged on (7, 7) is [new, 7]. " + hint
+            fail(f"merge({ids}, {pair}, {new_id}) differs", expected, got, hint)
+    passed(f"merge agrees with course_lib on {len(cases)} cases, including overlapping pairs")
+
+
+def check_train_naive(train: Callable[[str, int], list[tuple[int, int]]]) -> None:
+    """The learner's naive trainer against course_lib's fast trainer (same merges, same order)."""
+    from course_lib.bpe import BPETokenizer
+
+    cases = [("aaabdaaabac", 259), ("the cat sat on the mat; the hat sat on the cat. " * 3, 280)]
+    for text, vocab_size in cases:
+        got = train(text, vocab_size)
+        expected = BPETokenizer.train(text, vocab_size).merge_list
+        if got is None:
+            fail("train_naive returned None", expected[:5], None, "return the list of merged pairs.")
+        got = [tuple(p) for p in got]
+        expect(
+            len(got) == len(expected),
+            f"train_naive({text[:20]!r}..., {vocab_size}) returned {len(got)} merges, expected"
+            f" {len(expected)} = vocab_size - 256",
+            "learn one merge per new id, from 256 up to vocab_size - 1.",
+        )
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            if g != e:
+                fail(
+                    f"merge {i} (new id {256 + i}) differs on {text[:20]!r}...",
+                    e,
+                    g,
+                    "pre-tokenize with GPT-2's regex, start from UTF-8 bytes, recount all pairs before each"
+                    " merge, and break ties by the smallest pair: min(counts, key=lambda p: (-counts[p], p)).",
+                )
+    passed(f"train_naive learns the same merges as course_lib on {len(cases)} texts")
+
+
+def check_sliding_windows(sliding_windows: Callable[[list[int], int, int], list]) -> None:
+    """The learner's windows against ``course_lib.dataset.SlidingWindowDataset``."""
+    from course_lib.dataset import SlidingWindowDataset
+
+    ids = list(range(100, 121))
+    for max_length, stride in [(4, 4), (4, 1), (5, 3), (20, 1)]:
+        got = sliding_windows(ids, max_length, stride)
+        reference = SlidingWindowDataset(ids, max_length, stride)
+        expected = [(x.tolist(), y.tolist()) for x, y in reference]
+        got = [(list(x), list(y)) for x, y in got]
+        if len(got) != len(expected):
+            fail(
+                f"number of windows for {len(ids)} tokens, max_length={max_length}, stride={stride}",
+                len(expected),
+                len(got),
+                "a window needs max_length + 1 tokens (the target runs one further);"
+                " start windows at 0, stride, 2*stride, ... while they fit.",
+            )
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            if g != e:
+                fail(
+                    f"window {i} (max_length={max_length}, stride={stride})",
+                    e,
+                    g,
+                    "input = ids[s : s + max_length], target = ids[s + 1 : s + max_length + 1] with s = i * stride.",
+                )
+    passed("sliding_windows agrees with SlidingWindowDataset for 4 (max_length, stride) settings")
+
+
+def check_one_hot_embedding(one_hot_embedding: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """The learner's one-hot embedding against ``torch.nn.functional.embedding``."""
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(7, 3, generator=generator)
+    ids = torch.tensor([[2, 3, 5], [6, 0, 2]])
+    got = one_hot_embedding(ids, weight)
+    expected = torch.nn.functional.embedding(ids, weight)
+    expect_close(
+        got,
+        expected,
+        what="one_hot_embedding(ids, weight) for ids of shape [2, 3] and a [7, 3] weight",
+        hint="F.one_hot(ids, num_classes=weight.shape[0]) gives [2, 3, 7]; make it float and multiply by weight.",
+    )
+    passed("one-hot @ weight equals the embedding lookup, shape [2, 3, 3]")
