@@ -379,9 +379,10 @@ class BPETokenizer:
     def save(self, path: str | Path) -> None:
         """Write the tokenizer as readable JSON: the pattern, special tokens and merges.
 
-        Each merge is written as two strings in GPT-2's printable byte alphabet
-        (see :func:`bytes_to_unicode`), e.g. ``["Ġ", "t"]`` for " " + "t".
-        Merge ``i`` makes token ``256 + i``.
+        Each merge is one line, like GPT-2's vocab.bpe: its two tokens in GPT-2's
+        printable byte alphabet (see :func:`bytes_to_unicode`), separated by a
+        space, e.g. ``"Ġ t"`` for " " + "t". That alphabet has no space, so
+        the split is unambiguous. Merge ``i`` makes token ``256 + i``.
         """
         if self.byte_ids != list(range(256)) or sorted(self.merges.values()) != list(
             range(256, 256 + len(self.merges))
@@ -399,7 +400,7 @@ class BPETokenizer:
             "format": FORMAT,
             "pattern": self.pattern,
             "special_tokens": self.special_tokens,
-            "merges": [[show(left), show(right)] for left, right in self.merge_list],
+            "merges": [f"{show(left)} {show(right)}" for left, right in self.merge_list],
         }
         Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -412,7 +413,8 @@ class BPETokenizer:
         byte_of = {ch: b for b, ch in bytes_to_unicode().items()}
         id_of = {bytes([b]): b for b in range(256)}
         merges: dict[Pair, int] = {}
-        for i, (left, right) in enumerate(data["merges"]):
+        for i, merge in enumerate(data["merges"]):
+            left, right = merge.split(" ")
             left_bytes = bytes(byte_of[ch] for ch in left)
             right_bytes = bytes(byte_of[ch] for ch in right)
             merges[(id_of[left_bytes], id_of[right_bytes])] = 256 + i
