@@ -256,3 +256,33 @@ def test_config_from_hf_rejects_exact_gelu():
     with pytest.raises(ValueError, match="activation_function='gelu'"):
         config_from_hf(hf_cfg)
     assert config_from_hf(transformers.GPT2Config()) == replace(GPT2_CONFIGS["gpt2"], qkv_bias=True)
+
+
+# ----------------------------------------------------------------- the notebook's checks
+
+
+def test_checks_accept_the_references_and_name_common_mistakes(capsys):
+    from course_lib.checks import gpt as checks_gpt
+
+    checks_gpt.check_layer_norm(lambda x, w, b, eps=1e-5: F.layer_norm(x, x.shape[-1:], w, b, eps))
+    checks_gpt.check_gelu(gelu_tanh)
+    checks_gpt.check_block_forward(lambda block, x: block(x))
+    checks_gpt.check_parameter_count(lambda cfg, tied: parameter_count(cfg, tied_head=tied))
+    assert capsys.readouterr().out.count("✅") == 4
+
+    def unbiased(x, w, b, eps=1e-5):
+        return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + eps) * w + b
+
+    with pytest.raises(AssertionError, match="unbiased=False"):
+        checks_gpt.check_layer_norm(unbiased)
+    with pytest.raises(AssertionError, match="exact GELU"):
+        checks_gpt.check_gelu(F.gelu)
+
+    def post_norm(block, x):
+        x = block.norm1(x + block.att(x))
+        return block.norm2(x + block.ff(x))
+
+    with pytest.raises(AssertionError, match="post-norm"):
+        checks_gpt.check_block_forward(post_norm)
+    with pytest.raises(AssertionError, match="missing the output head"):
+        checks_gpt.check_parameter_count(lambda cfg, tied: parameter_count(cfg, tied_head=True))
