@@ -199,8 +199,8 @@ def learn_merges(word_counts: dict[bytes, int], num_merges: int, progress: bool 
     pair_counts: dict[Pair, int] = {}
     where: dict[Pair, set[int]] = defaultdict(set)
     for i, word in enumerate(words):
+        count_pairs(word, pair_counts, weight=counts[i])
         for pair in pairwise(word):
-            pair_counts[pair] = pair_counts.get(pair, 0) + counts[i]
             where[pair].add(i)
     heap = [(-count, pair) for pair, count in pair_counts.items()]
     heapq.heapify(heap)
