@@ -186,8 +186,9 @@ def learn_merges(word_counts: dict[bytes, int], num_merges: int, progress: bool 
     - ``pair_counts``: how often each adjacent pair occurs in the corpus;
     - ``where[pair]``: which words (may) contain the pair, so a merge visits only those.
 
-    After merging ``(a, b) -> n`` only the affected words change; we subtract
-    their old pairs and add their new ones. A heap finds the most frequent
+    After merging ``(a, b) -> n`` only the words in ``where[(a, b)]`` change,
+    and in them only the pairs next to each merge (:func:`_merge_word` records
+    those changes in ``delta``). A heap finds the most frequent
     pair; its entries can be out of date ("lazy invalidation"): an entry whose
     count no longer matches ``pair_counts`` is re-pushed with the current count
     or dropped. Counts of old pairs only ever go down, and every rise (new
