@@ -130,6 +130,22 @@ def test_sgd_check_names_each_typical_mistake(mistake):
     assert checks.SGD_HINTS[mistake] in message, message
 
 
+def test_sgd_check_accepts_an_in_place_torch_style_answer(capsys):
+    def in_place(
+        param, grad, buf, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False
+    ):
+        grad = -grad if maximize else grad
+        if weight_decay:
+            grad = grad.add(param, alpha=weight_decay)
+        if momentum:
+            buf = grad.detach().clone() if buf is None else buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+            grad = grad.add(buf, alpha=momentum) if nesterov else buf
+        return param.add_(grad, alpha=-lr), buf
+
+    checks.check_sgd_update(in_place)
+    assert capsys.readouterr().out.startswith("✅")
+
+
 def test_sgd_check_refuses_a_bare_tensor():
     with pytest.raises(AssertionError, match="pair"):
         checks.check_sgd_update(lambda param, grad, buf, **s: param - s["lr"] * grad)

@@ -125,7 +125,7 @@ def test_parameters_without_grad_are_skipped():
         (dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "dampening = 0"),
     ],
 )
-def test_sgd_refuses_what_torch_refuses(kwargs, message):
+def test_sgd_refuses_bad_settings_with_advice(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SGD([torch.ones(1, requires_grad=True)], **kwargs)
 
@@ -139,3 +139,11 @@ def test_bad_parameters_are_refused_with_advice():
         Adam([torch.ones(2, requires_grad=True)], betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="counts steps from 1"):
         adam_update(torch.ones(1), torch.ones(1), torch.zeros(1), torch.zeros(1), 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(lr=0.1, nesterov=True), dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True)]
+)
+def test_torch_refuses_the_same_nesterov_settings(kwargs):
+    with pytest.raises(ValueError):
+        torch.optim.SGD([torch.ones(1, requires_grad=True)], **kwargs)
