@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     header = f"{'batch':>5} {'T':>5} {'dim':>4} {'heads':>5} | {'forward (ms)':>22} {'ratio':>6} | "
     header += f"{'forward+backward (ms)':>22} {'ratio':>6} | {'weights MB':>10}"
     print(header)
-    print(f"{'':>23} | {'explicit':>10} {'fused':>11} {'':>6} | {'explicit':>10} {'fused':>11}")
+    print(f"{'':>22} | {'explicit':>10} {'fused':>11} {'':>6} | {'explicit':>10} {'fused':>11}")
     rows = []
     for batch, T, d, heads in sizes:
         row = measure(batch, T, d, heads, args.repeats, device)
