@@ -22,6 +22,7 @@ from course_lib.gpt import (
     count_parameters,
     gelu_tanh,
     hf_config_kwargs,
+    layer_norm,
     load_hf_gpt2_weights,
     memory_mb,
     parameter_count,
@@ -42,7 +43,8 @@ def test_layer_norm_equals_torch():
         ref.bias.normal_()
     ours.load_state_dict(ref.state_dict())
     torch.testing.assert_close(ours(x), ref(x))
-    y = LayerNorm(24)(x)
+    torch.testing.assert_close(layer_norm(x, ref.weight, ref.bias), ref(x))
+    y = layer_norm(x, torch.ones(24), torch.zeros(24))
     torch.testing.assert_close(y.mean(-1), torch.zeros(3, 5), atol=1e-5, rtol=0)
     torch.testing.assert_close(y.var(-1, unbiased=False), torch.ones(3, 5), atol=1e-3, rtol=0)
 
