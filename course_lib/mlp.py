@@ -12,9 +12,11 @@ With H = 10 that is 10 + 10 + 10 + 1 = 31 parameters. This module holds
 - the data helpers: min-max scaling and the error metrics in physical units;
 - the textbook baseline, a cubic polynomial fitted by least squares;
 - the network by hand in numpy: ``init_params``, ``forward``, ``mse_loss``,
-  ``backward``, ``numerical_gradients``, ``gd_step`` and ``train_numpy``;
+  ``backward``, ``numerical_gradients``, ``autograd_gradients`` (the same
+  gradients from torch), ``gd_step`` and ``train_numpy``;
 - the same network in PyTorch: ``make_mlp`` (``nn.Sequential``), ``MLP``
-  (an ``nn.Module``), ``train_torch`` and ``fit_torch``.
+  (an ``nn.Module``), ``train_torch``, and ``fit_torch``, which returns a
+  ``Fit`` that predicts in physical units.
 
 numpy parameters are a dict of arrays with keys ``W1``, ``b1``, ``W2``, ``b2``.
 ``W1`` has shape (1, H): rows are inputs, columns are hidden units, so
@@ -248,6 +250,7 @@ def train_numpy(
 # --------------------------------------------------------------------------- PyTorch
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 def _activation(name: str) -> nn.Module:
@@ -311,11 +314,11 @@ def train_torch(
     y: torch.Tensor,
     num_epochs: int,
     lr: float = 0.05,
-    optimizer: str = "adam",
+    method: str = "adam",
     cosine: bool = True,
     progress: bool = False,
 ) -> list[float]:
-    """Full-batch training; returns the loss before each update.
+    """Full-batch training with ``method`` ("adam" or "sgd"); returns the loss before each update.
 
     With ``cosine=True`` the learning rate falls from ``lr`` to 0 along half a
     cosine over the ``num_epochs`` steps (as in GPT training): large steps
@@ -326,10 +329,9 @@ def train_torch(
     tensor and read once at the end, so a GPU is not made to wait every step.
     ``progress=True`` shows a progress bar.
     """
-    optimizers = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
-    if optimizer not in optimizers:
-        raise ValueError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(optimizers)}")
-    optimizer = optimizers[optimizer](model.parameters(), lr=lr)
+    if method not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer method {method!r}: choose one of {', '.join(OPTIMIZERS)}")
+    optimizer = OPTIMIZERS[method](model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_epochs) if cosine else None
     loss_fn = nn.MSELoss()
     losses = torch.zeros(num_epochs, dtype=X.dtype, device=X.device)
@@ -369,7 +371,7 @@ def fit_torch(
     activation: str = "tanh",
     num_epochs: int = 20000,
     lr: float = 0.05,
-    optimizer: str = "adam",
+    method: str = "adam",
     cosine: bool = True,
     seed: int = 0,
     normalise: bool = True,
@@ -390,5 +392,5 @@ def fit_torch(
     y = torch.tensor(y_scaler.transform(cp), dtype=torch.float32, device=device)[:, None]
     torch.manual_seed(seed)
     model = make_mlp(hidden, activation).to(device)
-    losses = train_torch(model, X, y, num_epochs, lr=lr, optimizer=optimizer, cosine=cosine, progress=progress)
+    losses = train_torch(model, X, y, num_epochs, lr=lr, method=method, cosine=cosine, progress=progress)
     return Fit(model, x_scaler, y_scaler, losses)

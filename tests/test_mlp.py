@@ -167,8 +167,9 @@ def test_torch_and_numpy_gradient_descent_take_the_same_steps():
     y = mlp.MinMaxScaler.fit(cp).transform(cp)[:, None]
     params, losses_np = mlp.train_numpy(X, y, hidden=10, lr=0.3, num_epochs=50, seed=5)
     model = mlp.load_params_into(mlp.make_mlp(10).double(), mlp.init_params(10, seed=5))
-    losses_torch = mlp.train_torch(model, torch.as_tensor(X), torch.as_tensor(y), num_epochs=50, lr=0.3,
-                                   optimizer="sgd", cosine=False)
+    losses_torch = mlp.train_torch(
+        model, torch.as_tensor(X), torch.as_tensor(y), num_epochs=50, lr=0.3, method="sgd", cosine=False
+    )
     np.testing.assert_allclose(losses_torch, losses_np, rtol=1e-10)
     for name, value in mlp.params_from_torch(model).items():
         np.testing.assert_allclose(value, params[name], rtol=1e-10, atol=1e-12)
@@ -184,8 +185,8 @@ def test_fit_torch_beats_cubic_quickly():
 def test_bad_arguments_give_clear_errors():
     with pytest.raises(ValueError, match="unknown activation"):
         mlp.make_mlp(10, "gelu2")
-    with pytest.raises(ValueError, match="unknown optimizer"):
-        mlp.train_torch(mlp.make_mlp(2), torch.zeros(3, 1), torch.zeros(3, 1), 1, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="unknown optimizer method"):
+        mlp.train_torch(mlp.make_mlp(2), torch.zeros(3, 1), torch.zeros(3, 1), 1, method="lbfgs")
     with pytest.raises(ValueError, match=r"X must have shape \(N, 1\)"):
         mlp.forward(mlp.init_params(3), np.zeros(5))
 

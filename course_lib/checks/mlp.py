@@ -129,8 +129,14 @@ def check_backward(backward: Callable[..., Any]) -> None:
             rtol=1e-5,
             atol=1e-8,
         )
-        expect_close(got, autograd[name], what=f"backward: d loss / d {name} against torch autograd",
-                     hint=hints[name], rtol=1e-7, atol=1e-10)
+        expect_close(
+            got,
+            autograd[name],
+            what=f"backward: d loss / d {name} against torch autograd",
+            hint=hints[name],
+            rtol=1e-7,
+            atol=1e-10,
+        )
     worst_fd = max(float(np.abs(np.asarray(grads[k]) - numeric[k]).max()) for k in mlp.PARAM_NAMES)
     worst_ag = max(float(np.abs(np.asarray(grads[k]) - autograd[k]).max()) for k in mlp.PARAM_NAMES)
     passed(
@@ -151,10 +157,18 @@ def check_gd_step(gd_step: Callable[..., Any]) -> None:
     for name in mlp.PARAM_NAMES:
         got_value = np.asarray(got.get(name), dtype=float)
         if got_value.shape == params[name].shape and np.allclose(got_value, params[name] + lr * grads[name]):
-            fail(f"gd_step: {name} moved uphill", "params - lr * grads", "params + lr * grads",
-                 "gradient descent steps against the gradient: subtract.")
-        expect_close(got_value, expected[name], what=f"gd_step: new {name}",
-                     hint="new = old - lr * gradient, for each of W1, b1, W2, b2.")
+            fail(
+                f"gd_step: {name} moved uphill",
+                "params - lr * grads",
+                "params + lr * grads",
+                "gradient descent steps against the gradient: subtract.",
+            )
+        expect_close(
+            got_value,
+            expected[name],
+            what=f"gd_step: new {name}",
+            hint="new = old - lr * gradient, for each of W1, b1, W2, b2.",
+        )
     before = mlp.mse_loss(y_hat, y)
     after = mlp.mse_loss(mlp.forward(got, X)[0], y)
     passed(f"gd_step matches the reference; one step lowers the loss from {before:.4f} to {after:.4f}.")
@@ -174,7 +188,11 @@ def check_locate_steps(locate_steps: Callable[[], dict[str, str]]) -> None:
     for step, line in TRAINING_STEPS.items():
         got = str(answers.get(step, "")).strip()
         if got and got not in source_lines:
-            fail(f"locate_steps: {step!r} is not a line of train_torch", "a line copied from the loop",
-                 got, "copy the whole line, as printed above.")
+            fail(
+                f"locate_steps: {step!r} is not a line of train_torch",
+                "a line copied from the loop",
+                got,
+                "copy the whole line, as printed above.",
+            )
         expect(got == line, f"locate_steps: {step!r} points at {got!r}", "look for " + hints[step])
     passed("You found the forward pass, the loss, backpropagation and the update.")
