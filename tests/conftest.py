@@ -1,11 +1,14 @@
-"""Shared test settings: the smoke profile by default, a headless matplotlib, the repository root."""
+"""Shared test settings: the smoke profile by default, and the repository root.
+
+MPLBACKEND is deliberately left alone: notebook kernels then use Jupyter's inline
+backend, so every figure is really rendered, as on a learner's screen.
+"""
 
 import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("MPLBACKEND", "Agg")
 # The test suite runs every notebook; without a profile chosen, run them at toy size.
 # Set COURSE_PROFILE=cpu (or gpu) to run the notebooks at full size instead.
 os.environ.setdefault("COURSE_PROFILE", "smoke")

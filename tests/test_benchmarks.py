@@ -1,0 +1,44 @@
+"""Each benchmark runs at a small size and ends with one JSON line of figures.
+
+These runs prove the scripts still work, not how fast anything is: timings on a
+shared CI machine are noise. Run the scripts yourself for the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# name: (small-size arguments, where a key ratio sits in the JSON line)
+CASES = {
+    "attention": (["--quick", "--repeats", "1"], ("results", 0, "fwd_ratio")),
+    "gpt": (["--quick"], ("ours_over_hf",)),
+    "bpe": (["--repeats", "1", "--naive-chars", "3000"], ("ours_over_hf_512",)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_benchmark_ends_with_a_json_line_of_figures(name: str):
+    args, ratio_path = CASES[name]
+    env = {**os.environ, "RAYON_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    ratio = figures
+    for step in ratio_path:
+        ratio = ratio[step]
+    assert isinstance(ratio, float) and ratio > 0, f"{name}: ratio at {ratio_path} is {ratio!r}"
