@@ -114,3 +114,78 @@ def test_data_dir_that_is_not_a_folder_is_an_error(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "missing"))
     with pytest.raises(NotADirectoryError, match="is not a folder"):
         data.fetch("the-verdict")
+
+
+# ---- downloads, from a server on this machine -------------------------------
+
+
+@pytest.fixture
+def local_server(tmp_path, monkeypatch):
+    """Serve a folder over HTTP on 127.0.0.1, standing in for the public URLs."""
+    import dataclasses
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    registry = {name: dataclasses.replace(e, url=base + e.url.rsplit("/", 1)[-1]) for name, e in data.REGISTRY.items()}
+    monkeypatch.setattr(data, "REGISTRY", registry)
+    yield served
+    server.shutdown()
+    server.server_close()
+
+
+@needs_shared
+def test_download_into_an_empty_cache_verifies_and_keeps_the_file(monkeypatch, local_server, empty_cache):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    url_name = data.REGISTRY["the-verdict"].url.rsplit("/", 1)[-1]
+    (local_server / url_name).write_bytes((SHARED / "the-verdict.txt").read_bytes())
+    path = data.fetch("the-verdict")
+    assert path == empty_cache / "the-verdict.txt"
+    assert data.sha256_of(path) == data.REGISTRY["the-verdict"].sha256
+    (local_server / url_name).unlink()  # a second fetch must not need the server
+    assert data.fetch("the-verdict") == path
+
+
+def test_a_download_with_the_wrong_hash_is_rejected(monkeypatch, local_server, empty_cache):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    url_name = data.REGISTRY["the-verdict"].url.rsplit("/", 1)[-1]
+    (local_server / url_name).write_text("a different story")
+    with pytest.raises(ValueError, match="(?i)hash"):
+        data.fetch("the-verdict")
+    assert not (empty_cache / "the-verdict.txt").exists(), "a file that failed its hash must not be kept"
+
+
+@needs_shared
+def test_an_archived_dataset_is_extracted_and_its_member_verified(monkeypatch, local_server, empty_cache):
+    import zipfile
+
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    entry = data.REGISTRY["sms-spam-collection"]
+    with zipfile.ZipFile(local_server / entry.url.rsplit("/", 1)[-1], "w") as archive:
+        archive.write(SHARED / "SMSSpamCollection.tsv", arcname=entry.archive_member)
+        archive.writestr("readme", "not the data")
+    path = data.fetch("sms-spam-collection")
+    assert path == empty_cache / "SMSSpamCollection.tsv"
+    assert data.sha256_of(path) == entry.sha256
+
+
+def test_an_archive_whose_member_changed_is_rejected(monkeypatch, local_server, empty_cache):
+    import zipfile
+
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    entry = data.REGISTRY["sms-spam-collection"]
+    with zipfile.ZipFile(local_server / entry.url.rsplit("/", 1)[-1], "w") as archive:
+        archive.writestr(entry.archive_member, "ham\thello\n")
+    with pytest.raises(ValueError, match="the archive has changed upstream"):
+        data.fetch("sms-spam-collection")
+    assert not (empty_cache / "SMSSpamCollection.tsv").exists()
