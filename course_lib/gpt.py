@@ -271,6 +271,13 @@ class GPTModel(nn.Module):
                 f"the input has {T} tokens but the model's context is {self.cfg.context_length}: "
                 "crop it to the last context_length tokens or use a model with a longer context"
             )
+        vocab_size = self.cfg.vocab_size
+        if token_ids.numel() and (int(token_ids.min()) < 0 or int(token_ids.max()) >= vocab_size):
+            raise ValueError(
+                f"token ids must lie in [0, {vocab_size}), the model's vocabulary, but they run from "
+                f"{int(token_ids.min())} to {int(token_ids.max())}: encode with the tokenizer the model was "
+                "built for, or build the model with cfg.vocab_size = tokenizer.vocab_size"
+            )
         positions = torch.arange(T, device=token_ids.device)
         x = self.drop_emb(self.tok_emb(token_ids) + self.pos_emb(positions))
         x = self.final_norm(self.blocks(x))

@@ -86,6 +86,14 @@ def test_model_output_shape_and_context_error():
         model(torch.zeros(5, dtype=torch.long))
 
 
+def test_model_rejects_token_ids_outside_the_vocabulary():
+    model = GPTModel(SMALL)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 97\).*run from 3 to 97"):
+        model(torch.tensor([[3, 97]]))
+    with pytest.raises(ValueError, match="run from -1 to 5"):
+        model(torch.tensor([[5, -1]]))
+
+
 def test_fused_and_explicit_attention_agree():
     torch.manual_seed(0)
     fused = GPTModel(SMALL, fused_attention=True).eval()
