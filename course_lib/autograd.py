@@ -62,7 +62,7 @@ def central_difference(
     """
     if not x.is_floating_point():
         raise TypeError(f"x has dtype {x.dtype}; central differences need floats, e.g. x.to(torch.float64)")
-    x = x.detach()
+    x = x.detach().contiguous()  # so that .view(-1) walks the entries of a transposed x too
     grad = torch.empty_like(x)
     with torch.no_grad():
         for i in range(x.numel()):
@@ -100,9 +100,17 @@ def two_layer_loss(
 ) -> torch.Tensor:
     """Mean squared error of :func:`two_layer_forward`, averaged over every entry of ``y``."""
     _, y_hat = two_layer_forward(X, W1, b1, W2, b2)
-    if y_hat.shape != y.shape:
-        raise ValueError(f"y has shape {tuple(y.shape)} but the network predicts {tuple(y_hat.shape)}")
+    _check_target(y, y_hat)
     return ((y_hat - y) ** 2).mean()
+
+
+def _check_target(y: torch.Tensor, y_hat: torch.Tensor) -> None:
+    # y of shape (n,) against y_hat (n, 1) would broadcast to (n, n) and give a wrong loss without an error.
+    if y_hat.shape != y.shape:
+        raise ValueError(
+            f"y has shape {tuple(y.shape)} but the network predicts {tuple(y_hat.shape)}: "
+            "give y one row per example and one column per output, e.g. y[:, None] for a single output"
+        )
 
 
 def two_layer_backward(
@@ -117,6 +125,7 @@ def two_layer_backward(
     """
     with torch.no_grad():
         H, y_hat = two_layer_forward(X, W1, b1, W2, b2)
+        _check_target(y, y_hat)
         dY = 2 * (y_hat - y) / y.numel()
         dH = dY @ W2.T
         dZ = dH * (1 - H**2)

@@ -40,6 +40,9 @@ def test_neuron_loss_value():
 def test_central_difference_on_a_matrix_and_its_errors():
     A = torch.randn(3, 2, dtype=F64, generator=torch.Generator().manual_seed(3))
     assert_close(ref.central_difference(lambda A: (A**3).sum(), A), 3 * A**2, rtol=1e-8, atol=1e-8)
+    # A transposed (non-contiguous) input gets the gradient of its own entries, in its own shape.
+    weights = torch.arange(6, dtype=F64).reshape(2, 3)
+    assert_close(ref.central_difference(lambda B: (weights * B).sum(), A.T), weights, rtol=1e-8, atol=1e-8)
     with pytest.raises(TypeError, match="float64"):
         ref.central_difference(lambda t: t.sum(), torch.arange(3))
     with pytest.raises(ValueError, match="scalar"):
@@ -63,6 +66,10 @@ def test_two_layer_shapes_are_checked():
         ref.two_layer_forward(case["X"].T, case["W1"], case["b1"], case["W2"], case["b2"])
     with pytest.raises(ValueError, match="predicts"):
         ref.two_layer_loss(case["X"], case["y"][:, :1], **{k: case[k] for k in ("W1", "b1", "W2", "b2")})
+    # y of shape (n,) against one output (n, 1) would broadcast to (n, n): an error, not wrong gradients.
+    one_output = checks.two_layer_case(d_out=1)
+    with pytest.raises(ValueError, match=r"predicts \(5, 1\).*y\[:, None\]"):
+        ref.two_layer_backward(**{**one_output, "y": one_output["y"][:, 0]})
 
 
 # ----------------------------------------------------------------------------- checks pass the references
