@@ -160,9 +160,14 @@ def forward(params: Params, X: np.ndarray) -> tuple[np.ndarray, dict[str, np.nda
 
 def mse_loss(y_hat: np.ndarray, y: np.ndarray) -> float:
     """Mean squared error over all points."""
-    if y_hat.shape != y.shape:
-        raise ValueError(f"y_hat has shape {y_hat.shape} but y has {y.shape}: make both (N, 1)")
+    _check_target(y_hat.shape, y.shape)
     return float(np.mean((y_hat - y) ** 2))
+
+
+def _check_target(y_hat_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> None:
+    # y of shape (N,) against y_hat (N, 1) would broadcast to (N, N): a wrong loss and wrong gradients, no error.
+    if tuple(y_hat_shape) != tuple(y_shape):
+        raise ValueError(f"y_hat has shape {tuple(y_hat_shape)} but y has {tuple(y_shape)}: make both (N, 1)")
 
 
 def backward(params: Params, cache: dict[str, np.ndarray], y_hat: np.ndarray, y: np.ndarray) -> Params:
@@ -180,6 +185,7 @@ def backward(params: Params, cache: dict[str, np.ndarray], y_hat: np.ndarray, y:
 
     Each gradient has the shape of its parameter.
     """
+    _check_target(y_hat.shape, y.shape)
     X, h = cache["X"], cache["h"]
     d_yhat = 2.0 * (y_hat - y) / y.size
     d_h = d_yhat @ params["W2"].T
@@ -217,6 +223,7 @@ def autograd_gradients(params: Params, X: np.ndarray, y: np.ndarray) -> Params:
     leaves = {name: torch.tensor(value, dtype=torch.float64, requires_grad=True) for name, value in params.items()}
     X_t, y_t = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
     y_hat = torch.tanh(X_t @ leaves["W1"] + leaves["b1"]) @ leaves["W2"] + leaves["b2"]
+    _check_target(y_hat.shape, y_t.shape)
     torch.mean((y_hat - y_t) ** 2).backward()
     return {name: leaf.grad.numpy() for name, leaf in leaves.items()}
 
