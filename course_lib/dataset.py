@@ -26,7 +26,11 @@ class SlidingWindowDataset(Dataset):
     """
 
     def __init__(self, token_ids: Sequence[int] | torch.Tensor, max_length: int, stride: int) -> None:
-        ids = torch.as_tensor(token_ids, dtype=torch.long)
+        ids = torch.as_tensor(token_ids)
+        if ids.numel() and (ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool):
+            # Converting 2.7 to the id 2 would train on tokens nobody wrote.
+            raise ValueError(f"token_ids must be integer ids, got dtype {ids.dtype}: pass the tokenizer's output")
+        ids = ids.long()
         if ids.dim() != 1:
             raise ValueError(f"token_ids must be one flat sequence of ids, got shape {tuple(ids.shape)}")
         if max_length < 1 or stride < 1:

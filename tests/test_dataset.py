@@ -67,3 +67,7 @@ def test_bad_input_gives_clear_errors():
         SlidingWindowDataset(torch.zeros(2, 10, dtype=torch.long), 4, 1)
     with pytest.raises(ValueError, match="only 2 windows but batch_size=4"):
         make_loader(list(range(10)), batch_size=4, max_length=4)
+    with pytest.raises(ValueError, match="integer ids, got dtype torch.float32"):
+        SlidingWindowDataset(torch.tensor([1.7, 2.2, 3.9, 4.5]), 2, 1)  # would silently become 1, 2, 3, 4
+    with pytest.raises(ValueError, match="the text has 0 tokens"):
+        SlidingWindowDataset([], 2, 1)
