@@ -486,13 +486,18 @@ class BPETokenizer:
                 ids.extend(self.encode_ordinary(part))
         return ids
 
+    def _token_bytes(self, token_id: int) -> bytes:
+        try:
+            return self.vocab[int(token_id)]
+        except KeyError:
+            raise ValueError(
+                f"id {int(token_id)} is not in this tokenizer's vocabulary of {len(self.vocab)} ids:"
+                " were these ids made by another tokenizer?"
+            ) from None
+
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes behind ``ids`` (a token may hold part of a UTF-8 character)."""
-        try:
-            return b"".join(self.vocab[int(i)] for i in ids)
-        except KeyError as error:
-            size = len(self.vocab)
-            raise ValueError(f"id {error.args[0]} is not in this tokenizer's vocabulary of {size} ids") from None
+        return b"".join(self._token_bytes(i) for i in ids)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Decode ids to text; byte sequences that are not valid UTF-8 become "\\ufffd" (�)."""
@@ -500,7 +505,7 @@ class BPETokenizer:
 
     def token_strings(self, ids: Iterable[int]) -> list[str]:
         """Each id as readable text (bytes that are not whole characters show as �)."""
-        return [self.vocab[int(i)].decode("utf-8", errors="replace") for i in ids]
+        return [self._token_bytes(i).decode("utf-8", errors="replace") for i in ids]
 
     def __repr__(self) -> str:
         return (

@@ -107,6 +107,8 @@ def test_gpt2_decode_replaces_invalid_utf8(gpt2, tiktoken_gpt2):
     assert gpt2.decode(ids[:1]) == tiktoken_gpt2.decode(ids[:1]) == "\ufffd"
     with pytest.raises(ValueError, match="not in this tokenizer"):
         gpt2.decode([50257])
+    with pytest.raises(ValueError, match="id 50257 is not in this tokenizer's vocabulary of 50257 ids"):
+        gpt2.token_strings([464, 50257])
 
 
 def test_gpt2_cache_gives_the_same_ids(gpt2):
