@@ -168,8 +168,7 @@ class CausalAttention(nn.Module):
         fused: bool = True,
     ) -> None:
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout is a probability in [0, 1), got {dropout}")
+        _check_dropout(dropout)
         self.d_in = d_in
         self.context_length = context_length
         self.dropout = dropout
@@ -219,6 +218,11 @@ class MultiHeadAttentionWrapper(nn.Module):
         return torch.cat([head(x) for head in self.heads], dim=-1)
 
 
+def _check_dropout(dropout: float) -> None:
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout is a probability in [0, 1), got {dropout}")
+
+
 def _check_heads(d_out: int, num_heads: int) -> None:
     if num_heads < 1:
         raise ValueError(f"num_heads must be a positive integer, got {num_heads}")
@@ -257,8 +261,7 @@ class MultiHeadAttention(nn.Module):
     ) -> None:
         super().__init__()
         _check_heads(d_out, num_heads)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout is a probability in [0, 1), got {dropout}")
+        _check_dropout(dropout)
         self.d_in = d_in
         self.d_out = d_out
         self.context_length = context_length
