@@ -242,6 +242,8 @@ def train_numpy(
     seed: int = 0,
 ) -> tuple[Params, list[float]]:
     """Full-batch gradient descent by hand; returns the parameters and the loss of every epoch."""
+    if num_epochs < 1:
+        raise ValueError(f"num_epochs must be at least 1, got {num_epochs}")
     params = init_params(hidden, seed)
     losses = []
     for _ in range(num_epochs):

@@ -189,6 +189,8 @@ def test_bad_arguments_give_clear_errors():
         mlp.train_torch(mlp.make_mlp(2), torch.zeros(3, 1), torch.zeros(3, 1), 1, method="lbfgs")
     with pytest.raises(ValueError, match=r"X must have shape \(N, 1\)"):
         mlp.forward(mlp.init_params(3), np.zeros(5))
+    with pytest.raises(ValueError, match="num_epochs must be at least 1, got 0"):
+        mlp.train_numpy(np.zeros((5, 1)), np.zeros((5, 1)), num_epochs=0)
     # y of shape (N,) would broadcast against y_hat (N, 1) to (N, N): every gradient function refuses it.
     params, X, y_flat = mlp.init_params(3), np.zeros((5, 1)), np.zeros(5)
     y_hat, cache = mlp.forward(params, X)
