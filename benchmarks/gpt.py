@@ -27,7 +27,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from course_lib.gpt import GPTConfig, GPTModel, hf_config_kwargs, load_hf_gpt2_weights
+from course_lib.gpt import GPTConfig, GPTModel, hf_config_kwargs, hf_gpt2_unavailable, load_hf_gpt2_weights
 
 
 def step_time(model: torch.nn.Module, ids: torch.Tensor, hf: bool) -> float:
@@ -46,6 +46,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     args = parser.parse_args()
 
+    why_not = hf_gpt2_unavailable()
+    if why_not:
+        raise SystemExit(
+            f"This benchmark compares with Hugging Face's GPT2LMHeadModel, which cannot run here: {why_not}"
+        )
     from transformers import GPT2Config, GPT2LMHeadModel  # slow import, only here
 
     if args.quick:

@@ -53,6 +53,7 @@ __all__ = [
     "memory_mb",
     "CheckpointMismatchError",
     "config_from_hf",
+    "hf_gpt2_unavailable",
     "hf_config_kwargs",
     "load_hf_gpt2_weights",
 ]
@@ -340,6 +341,28 @@ def memory_mb(num_params: int, dtype: torch.dtype = torch.float32) -> float:
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint does not fit the model: a key is missing, unexpected, or of the wrong shape."""
+
+
+def hf_gpt2_unavailable() -> str | None:
+    """Why Hugging Face's ``GPT2LMHeadModel`` cannot run here, or ``None`` when it can.
+
+    Used by notebook 05, the tests and ``benchmarks/gpt.py`` to skip the
+    comparison with a reason. transformers may be missing, or installed in a
+    release that cannot use this torch (transformers 5 needs torch >= 2.6). In
+    the second case ``from transformers import GPT2LMHeadModel`` still succeeds,
+    but the class raises ``ImportError`` when used, so we ask transformers itself.
+    """
+    try:
+        import transformers
+        from transformers.utils import is_torch_available
+    except ImportError as error:
+        return f"transformers is not installed ({error}): pip install transformers"
+    if not is_torch_available():
+        return (
+            f"transformers {transformers.__version__} cannot use torch {torch.__version__}: "
+            "install a transformers release that supports this torch"
+        )
+    return None
 
 
 def hf_config_kwargs(cfg: GPTConfig) -> dict[str, Any]:

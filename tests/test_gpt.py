@@ -22,6 +22,7 @@ from course_lib.gpt import (
     count_parameters,
     gelu_tanh,
     hf_config_kwargs,
+    hf_gpt2_unavailable,
     layer_norm,
     load_hf_gpt2_weights,
     memory_mb,
@@ -149,13 +150,17 @@ def test_count_with_actually_tied_head_counts_once():
 
 # ----------------------------------------------------------------- equality with Hugging Face
 
-transformers = pytest.importorskip("transformers")
+
+HF_UNAVAILABLE = hf_gpt2_unavailable()
+needs_hf = pytest.mark.skipif(HF_UNAVAILABLE is not None, reason=HF_UNAVAILABLE or "")
 
 
 def hf_model(cfg: GPTConfig, seed: int = 0, attn: str = "sdpa"):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
     torch.manual_seed(seed)
-    hf_cfg = transformers.GPT2Config(**hf_config_kwargs(cfg), attn_implementation=attn)
-    return transformers.GPT2LMHeadModel(hf_cfg).eval()
+    hf_cfg = GPT2Config(**hf_config_kwargs(cfg), attn_implementation=attn)
+    return GPT2LMHeadModel(hf_cfg).eval()
 
 
 CONFIGS = [
@@ -165,6 +170,7 @@ CONFIGS = [
 ]
 
 
+@needs_hf
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"d{c.emb_dim}h{c.num_heads}L{c.num_layers}")
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "explicit"])
 def test_logits_equal_hugging_face(cfg, fused):
@@ -179,6 +185,7 @@ def test_logits_equal_hugging_face(cfg, fused):
     torch.testing.assert_close(ours(ids[:, :3]), hf(ids[:, :3]).logits, atol=1e-5, rtol=1e-5)
 
 
+@needs_hf
 def test_equal_without_qkv_bias():
     """HF always has c_attn.bias: zero it and leave it out, and a bias-free GPTModel must agree."""
     cfg = replace(SMALL, qkv_bias=False)
@@ -194,6 +201,7 @@ def test_equal_without_qkv_bias():
         torch.testing.assert_close(ours(ids), hf(ids).logits, atol=1e-5, rtol=1e-5)
 
 
+@needs_hf
 def test_loss_and_gradients_equal_in_train_mode_without_dropout():
     hf = hf_model(SMALL, seed=4).train()
     ours = load_hf_gpt2_weights(GPTModel(SMALL), hf.state_dict()).train()
@@ -208,6 +216,7 @@ def test_loss_and_gradients_equal_in_train_mode_without_dropout():
     torch.testing.assert_close(ours.blocks[1].ff.fc.weight.grad, grad_hf, atol=1e-6, rtol=1e-4)
 
 
+@needs_hf
 def test_loads_safetensors_file_without_prefix_or_head(tmp_path):
     from safetensors.torch import save_file
 
@@ -226,6 +235,7 @@ def test_loads_safetensors_file_without_prefix_or_head(tmp_path):
 # ----------------------------------------------------------------- loader errors
 
 
+@needs_hf
 def test_loader_names_parameter_with_wrong_shape():
     state = hf_model(replace(SMALL, vocab_size=100)).state_dict()
     model = GPTModel(SMALL)
@@ -235,6 +245,7 @@ def test_loader_names_parameter_with_wrong_shape():
     torch.testing.assert_close(model.tok_emb.weight, before)  # nothing copied
 
 
+@needs_hf
 def test_loader_names_missing_key():
     state = hf_model(SMALL).state_dict()
     del state["transformer.h.1.mlp.c_fc.bias"]
@@ -242,12 +253,14 @@ def test_loader_names_missing_key():
         load_hf_gpt2_weights(GPTModel(SMALL), state)
 
 
+@needs_hf
 def test_loader_reports_extra_layers():
     state = hf_model(replace(SMALL, num_layers=3)).state_dict()
     with pytest.raises(CheckpointMismatchError, match=r"unexpected key 'h\.2\.ln_1\.weight'"):
         load_hf_gpt2_weights(GPTModel(SMALL), state)
 
 
+@needs_hf
 def test_loader_requires_qkv_bias_for_hf_checkpoints():
     state = hf_model(SMALL).state_dict()
     with pytest.raises(CheckpointMismatchError, match="qkv_bias=True"):
@@ -261,11 +274,14 @@ def test_loader_rejects_other_file_types(tmp_path):
         load_hf_gpt2_weights(GPTModel(SMALL), path)
 
 
+@needs_hf
 def test_config_from_hf_rejects_exact_gelu():
-    hf_cfg = transformers.GPT2Config(**{**hf_config_kwargs(SMALL), "activation_function": "gelu"})
+    from transformers import GPT2Config
+
+    hf_cfg = GPT2Config(**{**hf_config_kwargs(SMALL), "activation_function": "gelu"})
     with pytest.raises(ValueError, match="activation_function='gelu'"):
         config_from_hf(hf_cfg)
-    assert config_from_hf(transformers.GPT2Config()) == replace(GPT2_CONFIGS["gpt2"], qkv_bias=True)
+    assert config_from_hf(GPT2Config()) == replace(GPT2_CONFIGS["gpt2"], qkv_bias=True)
 
 
 # ----------------------------------------------------------------- the notebook's checks
@@ -296,3 +312,16 @@ def test_checks_accept_the_references_and_name_common_mistakes(capsys):
         checks_gpt.check_block_forward(post_norm)
     with pytest.raises(AssertionError, match="missing the output head"):
         checks_gpt.check_parameter_count(lambda cfg, tied: parameter_count(cfg, tied_head=True))
+
+
+def test_hf_unavailability_is_explained(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if it were not installed
+    assert hf_gpt2_unavailable().startswith("transformers is not installed")
+    monkeypatch.delitem(sys.modules, "transformers")
+    if HF_UNAVAILABLE is None:
+        import transformers.utils
+
+        monkeypatch.setattr(transformers.utils, "is_torch_available", lambda: False)
+        assert f"cannot use torch {torch.__version__}" in hf_gpt2_unavailable()
