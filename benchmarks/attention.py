@@ -15,26 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 
 import torch
 
 from course_lib.attention import MultiHeadAttention
-
-
-def best_time(fn, repeats: int, device: torch.device) -> float:
-    """Best wall time of ``fn()`` in seconds over ``repeats`` runs, after one warm-up run."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best
+from course_lib.runtime import best_time
 
 
 def measure(batch: int, T: int, d: int, heads: int, repeats: int, device: torch.device) -> dict:
@@ -48,9 +33,9 @@ def measure(batch: int, T: int, d: int, heads: int, repeats: int, device: torch.
         name = "fused" if fused else "explicit"
         with torch.no_grad():
             outputs[name] = model(x)
-            row[f"{name}_fwd_s"] = best_time(lambda: model(x), repeats, device)
+            row[f"{name}_fwd_s"] = best_time(lambda: model(x), repeats)
         x_grad = x.clone().requires_grad_(True)
-        row[f"{name}_fwd_bwd_s"] = best_time(lambda: model(x_grad).sum().backward(), repeats, device)  # noqa: B023
+        row[f"{name}_fwd_bwd_s"] = best_time(lambda: model(x_grad).sum().backward(), repeats)  # noqa: B023
     row["max_abs_diff"] = (outputs["explicit"] - outputs["fused"]).abs().max().item()
     row["fwd_ratio"] = row["explicit_fwd_s"] / row["fused_fwd_s"]
     row["fwd_bwd_ratio"] = row["explicit_fwd_bwd_s"] / row["fused_fwd_bwd_s"]

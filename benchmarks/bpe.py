@@ -26,20 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
-from collections.abc import Callable
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before tokenizers is imported: HF on one thread
-
-
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """The fastest of ``repeats`` wall-clock timings of ``fn()``, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def hf_train(text: str, vocab_size: int) -> None:
@@ -67,6 +55,7 @@ def main() -> None:
 
     from course_lib.bpe import BPETokenizer, train_merges_naive
     from course_lib.data import fetch
+    from course_lib.runtime import best_time
     from course_lib.tokenizer import load_gpt2_tokenizer
 
     text = fetch("tinyshakespeare").read_text(encoding="utf-8")
@@ -78,8 +67,8 @@ def main() -> None:
 
     print("\n1. training, whole text")
     for vocab_size in (512, 2048):
-        ours = best_time(lambda v=vocab_size: BPETokenizer.train(text, v), args.repeats)
-        hf = best_time(lambda v=vocab_size: hf_train(text, v), args.repeats)
+        ours = best_time(lambda v=vocab_size: BPETokenizer.train(text, v), args.repeats, warmup=0)
+        hf = best_time(lambda v=vocab_size: hf_train(text, v), args.repeats, warmup=0)
         result[f"ours_train_{vocab_size}_s"] = round(ours, 4)
         result[f"hf_train_{vocab_size}_s"] = round(hf, 4)
         result[f"ours_over_hf_{vocab_size}"] = round(ours / hf, 3)
@@ -87,8 +76,8 @@ def main() -> None:
 
     print(f"\n2. naive trainer, vocab 512, on the first {args.naive_chars:,} characters")
     part = text[: args.naive_chars]
-    naive = best_time(lambda: train_merges_naive(part, 512), 1)
-    fast = best_time(lambda: BPETokenizer.train(part, 512), args.repeats)
+    naive = best_time(lambda: train_merges_naive(part, 512), 1, warmup=0)
+    fast = best_time(lambda: BPETokenizer.train(part, 512), args.repeats, warmup=0)
     naive_full = naive * len(text) / len(part)
     result.update(
         naive_chars=len(part),
@@ -113,8 +102,8 @@ def main() -> None:
         ours_tok._cache.clear()
         ours_tok.encode(text)
 
-    ours_enc = best_time(encode_cold, args.repeats)
-    tik_enc = best_time(lambda: reference.encode(text), args.repeats)
+    ours_enc = best_time(encode_cold, args.repeats, warmup=0)
+    tik_enc = best_time(lambda: reference.encode(text), args.repeats, warmup=0)
     result.update(
         ours_gpt2_encode_s=round(ours_enc, 4),
         tiktoken_encode_s=round(tik_enc, 4),

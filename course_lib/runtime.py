@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import platform
 import random
+import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -36,6 +38,33 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def best_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
+    """The fastest wall-clock time of ``fn()`` in seconds, over ``repeats`` runs.
+
+    ``warmup`` untimed runs come first, so one-off costs (allocating memory,
+    choosing kernels, filling caches) are not counted. The minimum, rather than
+    the mean, filters out interruptions by other programs. GPU work runs
+    asynchronously: when CUDA is present we wait for it to finish
+    (``torch.cuda.synchronize``) before reading the clock, or we would time only
+    the launch of the kernels. Used by notebooks 04 and 05 and by ``benchmarks/``.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    cuda = torch.cuda.is_available()
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def versions() -> dict[str, str]:

@@ -14,7 +14,7 @@ import torch
 
 from course_lib import checks
 from course_lib.profiles import choose, get_profile
-from course_lib.runtime import pick_device, seed_everything, show_versions, versions
+from course_lib.runtime import best_time, pick_device, seed_everything, show_versions, versions
 
 try:
     import tomllib
@@ -80,6 +80,16 @@ def test_seed_everything_repeats_python_numpy_and_torch():
     second = draw()
     assert first[:2] == second[:2]
     torch.testing.assert_close(first[2], second[2])
+
+
+def test_best_time_warms_up_then_keeps_the_fastest_run(monkeypatch):
+    calls = []
+    clock = iter([0.0, 5.0, 10.0, 12.0, 20.0, 23.0])  # timed runs of 5 s, 2 s and 3 s
+    monkeypatch.setattr("course_lib.runtime.time.perf_counter", lambda: next(clock))
+    assert best_time(lambda: calls.append(1), repeats=3, warmup=2) == 2.0
+    assert len(calls) == 5, "two untimed warm-up runs, then three timed ones"
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        best_time(lambda: None, repeats=0)
 
 
 def test_versions_are_printed(capsys):
