@@ -121,7 +121,10 @@ def test_data_dir_that_is_not_a_folder_is_an_error(monkeypatch, tmp_path):
 
 @pytest.fixture
 def local_server(tmp_path, monkeypatch):
-    """Serve a folder over HTTP on 127.0.0.1, standing in for the public URLs."""
+    """Serve a folder over HTTP on 127.0.0.1, standing in for the public URLs.
+
+    Yields ``served(name)``: the path where dataset ``name`` must be put to be downloaded.
+    """
     import dataclasses
     import functools
     import http.server
@@ -139,7 +142,7 @@ def local_server(tmp_path, monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     registry = {name: dataclasses.replace(e, url=base + e.url.rsplit("/", 1)[-1]) for name, e in data.REGISTRY.items()}
     monkeypatch.setattr(data, "REGISTRY", registry)
-    yield served
+    yield lambda name: served / data.REGISTRY[name].url.rsplit("/", 1)[-1]
     server.shutdown()
     server.server_close()
 
@@ -147,19 +150,17 @@ def local_server(tmp_path, monkeypatch):
 @needs_shared
 def test_download_into_an_empty_cache_verifies_and_keeps_the_file(monkeypatch, local_server, empty_cache):
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    url_name = data.REGISTRY["the-verdict"].url.rsplit("/", 1)[-1]
-    (local_server / url_name).write_bytes((SHARED / "the-verdict.txt").read_bytes())
+    local_server("the-verdict").write_bytes((SHARED / "the-verdict.txt").read_bytes())
     path = data.fetch("the-verdict")
     assert path == empty_cache / "the-verdict.txt"
     assert data.sha256_of(path) == data.REGISTRY["the-verdict"].sha256
-    (local_server / url_name).unlink()  # a second fetch must not need the server
+    local_server("the-verdict").unlink()  # a second fetch must not need the server
     assert data.fetch("the-verdict") == path
 
 
 def test_a_download_with_the_wrong_hash_is_rejected(monkeypatch, local_server, empty_cache):
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    url_name = data.REGISTRY["the-verdict"].url.rsplit("/", 1)[-1]
-    (local_server / url_name).write_text("a different story")
+    local_server("the-verdict").write_text("a different story")
     with pytest.raises(ValueError, match="(?i)hash"):
         data.fetch("the-verdict")
     assert not (empty_cache / "the-verdict.txt").exists(), "a file that failed its hash must not be kept"
@@ -171,7 +172,7 @@ def test_an_archived_dataset_is_extracted_and_its_member_verified(monkeypatch, l
 
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     entry = data.REGISTRY["sms-spam-collection"]
-    with zipfile.ZipFile(local_server / entry.url.rsplit("/", 1)[-1], "w") as archive:
+    with zipfile.ZipFile(local_server("sms-spam-collection"), "w") as archive:
         archive.write(SHARED / "SMSSpamCollection.tsv", arcname=entry.archive_member)
         archive.writestr("readme", "not the data")
     path = data.fetch("sms-spam-collection")
@@ -184,7 +185,7 @@ def test_an_archive_whose_member_changed_is_rejected(monkeypatch, local_server, 
 
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     entry = data.REGISTRY["sms-spam-collection"]
-    with zipfile.ZipFile(local_server / entry.url.rsplit("/", 1)[-1], "w") as archive:
+    with zipfile.ZipFile(local_server("sms-spam-collection"), "w") as archive:
         archive.writestr(entry.archive_member, "ham\thello\n")
     with pytest.raises(ValueError, match="the archive has changed upstream"):
         data.fetch("sms-spam-collection")
