@@ -93,10 +93,6 @@ def _project_copy(tmp_path: Path, root: Path) -> Path:
     return tmp_path
 
 
-def test_the_repository_is_in_sync(root: Path):
-    assert authoring.main(["--check", "--root", str(root)]) == 0
-
-
 def test_editing_a_solution_without_regenerating_is_caught(tmp_path: Path, root: Path):
     copy = _project_copy(tmp_path, root)
     path = sorted((copy / "solutions").glob("*.ipynb"))[0]
