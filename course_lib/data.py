@@ -52,6 +52,7 @@ class DataFile:
 
 _OPENAI_GPT2 = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
 _RASBT = "https://raw.githubusercontent.com/rasbt/LLMs-from-scratch/main/"
+_NAMES = "https://raw.githubusercontent.com/spro/practical-pytorch/master/data/names/"
 
 REGISTRY: dict[str, DataFile] = {
     "tinyshakespeare": DataFile(
@@ -79,6 +80,13 @@ REGISTRY: dict[str, DataFile] = {
         "7e09a9af353722ca15c18bc580f093f9c39d3178335a75177319cb1e1d163944",
         "1,100 instruction/input/output examples (rasbt/LLMs-from-scratch, Apache-2.0)",
     ),
+    "instruction-preference-data": DataFile(
+        "instruction-data-with-preference.json",
+        _RASBT + "ch07/04_preference-tuning-with-dpo/instruction-data-with-preference.json",
+        "305315abf14f65fa42c01a0877572f832606571c2a7d49f152ac1d758b16756e",
+        "the 1,100 instructions of instruction-data, each with a chosen and a rejected response "
+        "(rasbt/LLMs-from-scratch, Apache-2.0)",
+    ),
     "gpt2-encoder": DataFile(
         "encoder.json",
         _OPENAI_GPT2 + "encoder.json",
@@ -90,6 +98,114 @@ REGISTRY: dict[str, DataFile] = {
         _OPENAI_GPT2 + "vocab.bpe",
         "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
         "GPT-2's 50,000 BPE merges (OpenAI, modified MIT)",
+    ),
+    "names-arabic": DataFile(
+        "names/Arabic.txt",
+        _NAMES + "Arabic.txt",
+        "6f424a8dbe51cbbbabab7a57d38b617210125e4e3991f3c657cb79b8f104bafc",
+        "Arabic surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-chinese": DataFile(
+        "names/Chinese.txt",
+        _NAMES + "Chinese.txt",
+        "09ba8f1f7e38dbc99372d461b26ad4433b811fc6bfa6a3ecca6fe11a9a777465",
+        "Chinese surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-czech": DataFile(
+        "names/Czech.txt",
+        _NAMES + "Czech.txt",
+        "e17ab0ec47616a72c39cb85c783f70c3663ab64488721e5d8378f146d2226be7",
+        "Czech surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-dutch": DataFile(
+        "names/Dutch.txt",
+        _NAMES + "Dutch.txt",
+        "924f32b635170eae561f84538632138fc07d4c8bbd70ba3fb980de1ecc4d2af3",
+        "Dutch surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-english": DataFile(
+        "names/English.txt",
+        _NAMES + "English.txt",
+        "9cca037066d3d5989e24bc01801416162de506b5e28e15b7c092a47905d29bf2",
+        "English surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-french": DataFile(
+        "names/French.txt",
+        _NAMES + "French.txt",
+        "81e65b36c60ed5b89a17422f6edcadbb89546f38ad69e960e64e7ba682012a95",
+        "French surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-german": DataFile(
+        "names/German.txt",
+        _NAMES + "German.txt",
+        "7449cd590b97a733e18d613a4155decd77ec35dc5f8aadd7a82204dce4f051db",
+        "German surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-greek": DataFile(
+        "names/Greek.txt",
+        _NAMES + "Greek.txt",
+        "3555b5186de7f401e6d991b088e9e644ca3099116477818c25ab5793801389e6",
+        "Greek surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-irish": DataFile(
+        "names/Irish.txt",
+        _NAMES + "Irish.txt",
+        "cf8c7013256252a88d2503127b87282a11f21b2ff6db1bded68834c19a1ec058",
+        "Irish surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-italian": DataFile(
+        "names/Italian.txt",
+        _NAMES + "Italian.txt",
+        "f88414c27d0606a11a678b4859277828c2565d6cc4d9ee932deef6e94f3b35e4",
+        "Italian surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-japanese": DataFile(
+        "names/Japanese.txt",
+        _NAMES + "Japanese.txt",
+        "e0e717e114fec3e7eade4d9dabe0067c475f43147e36a22b47902ee76ad9e67f",
+        "Japanese surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-korean": DataFile(
+        "names/Korean.txt",
+        _NAMES + "Korean.txt",
+        "cd54221ccb362a6cba4c78828838cf3268a0e59744767a37cf6ec4b74036b136",
+        "Korean surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-polish": DataFile(
+        "names/Polish.txt",
+        _NAMES + "Polish.txt",
+        "45bab898af2f60ed3a728bbf6980e28821011a7caa53227553b5785903a40826",
+        "Polish surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-portuguese": DataFile(
+        "names/Portuguese.txt",
+        _NAMES + "Portuguese.txt",
+        "50a8735f41f4f73757c8ce5b16cb0275cd86b2b214bcbc8c9805f508cb131c53",
+        "Portuguese surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-russian": DataFile(
+        "names/Russian.txt",
+        _NAMES + "Russian.txt",
+        "0cfe53ac18041e8f63666aa77313e0a3ff378facb132abee052d8ebdc8c3d62c",
+        "Russian surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-scottish": DataFile(
+        "names/Scottish.txt",
+        _NAMES + "Scottish.txt",
+        "78d0252711d87d948ea86fe34826c51d2d794a8e52d15b5d6f7b6244d45d62dd",
+        "Scottish surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-spanish": DataFile(
+        "names/Spanish.txt",
+        _NAMES + "Spanish.txt",
+        "1bcb462ed3316756a85781d68232bddae04498fdddd5d9219c53fd1fbdeba7a7",
+        "Spanish surnames, one per line (spro/practical-pytorch data/names, MIT)",
+    ),
+    "names-vietnamese": DataFile(
+        "names/Vietnamese.txt",
+        _NAMES + "Vietnamese.txt",
+        "f3f9e4164ab47601178a6e45b216464a64122f49d05541f24bf18a757253281d",
+        "Vietnamese surnames, one per line (spro/practical-pytorch data/names, MIT)",
     ),
 }
 

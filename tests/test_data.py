@@ -34,6 +34,12 @@ def empty_cache(monkeypatch, tmp_path):
     return cache
 
 
+NAME_LANGUAGES = (
+    "arabic chinese czech dutch english french german greek irish italian japanese korean polish portuguese "
+    "russian scottish spanish vietnamese"
+).split()
+
+
 def test_registry_names_every_course_dataset():
     assert set(data.REGISTRY) == {
         "tinyshakespeare",
@@ -42,7 +48,8 @@ def test_registry_names_every_course_dataset():
         "instruction-data",
         "gpt2-encoder",
         "gpt2-vocab",
-    }
+        "instruction-preference-data",
+    } | {f"names-{language}" for language in NAME_LANGUAGES}
     for entry in data.REGISTRY.values():
         assert entry.url.startswith("https://") and len(entry.sha256) == 64
 
