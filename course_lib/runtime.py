@@ -15,13 +15,25 @@ import numpy as np
 import torch
 
 
-def pick_device(allow_mps: bool = False) -> torch.device:
+def pick_device(allow_mps: bool = False, *, tiny: bool = False) -> torch.device:
     """Return the device to compute on: CUDA if present, else CPU.
 
     Apple's MPS backend is used only when ``allow_mps=True``: it still lacks a
     few operations and gives slightly different numbers, so the course's
     thresholds are set for CUDA and CPU.
+
+    ``tiny=True`` returns the CPU even when a GPU is present. Use it when every
+    tensor holds at most some thousands of numbers, as in notebooks 01 and 02
+    (notebook 02 fits 35 data points). The GPU runs each operation as a
+    *kernel* that Python launches, and a launch costs roughly 10 µs whatever
+    the size of the tensor, while the CPU adds or multiplies a thousand
+    numbers in well under a microsecond. A training step of such a model is a
+    few dozen small operations, so it runs faster on the CPU; the GPU wins
+    once each operation has about a million numbers to work on (notebooks 04
+    onwards).
     """
+    if tiny:
+        return torch.device("cpu")
     if torch.cuda.is_available():
         return torch.device("cuda")
     if allow_mps and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():

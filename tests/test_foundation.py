@@ -68,6 +68,8 @@ def test_device_is_cpu_without_cuda_and_mps_only_on_request(monkeypatch):
     assert pick_device(allow_mps=True) == torch.device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_device(allow_mps=True) == torch.device("cuda")
+    assert pick_device(tiny=True) == torch.device("cpu")  # launch-bound problems stay on the CPU
+    assert pick_device(allow_mps=True, tiny=True) == torch.device("cpu")
 
 
 def test_seed_everything_repeats_python_numpy_and_torch():
