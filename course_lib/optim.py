@@ -10,6 +10,11 @@ Taught in notebook 01 (tensors and autograd). Each optimizer comes twice:
 
 ``tests/test_optim.py`` proves with ``torch.testing.assert_close`` that both give
 the same parameters as torch over many steps and settings.
+
+Notebook 06 (pretraining) adds the pieces of a GPT's training loop:
+:class:`AdamW` (a ``torch.optim.Optimizer``, equal to ``torch.optim.AdamW``),
+:func:`param_groups`, the warmup + cosine schedule :func:`lr_at`, and
+:func:`clip_grad_norm` (equal to ``torch.nn.utils.clip_grad_norm_``).
 """
 
 from __future__ import annotations
@@ -208,3 +213,179 @@ class Adam:
         """Forget the gradients (set ``.grad`` to None)."""
         for p in self.params:
             p.grad = None
+
+
+# --------------------------------------------------------------------------- notebook 06: pretraining
+# AdamW, the learning-rate schedule and gradient clipping: the three pieces of
+# the pretraining loop that sit between ``loss.backward()`` and the next batch.
+
+
+def adamw_update_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step: int,
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+) -> None:
+    """One AdamW step for one parameter, **in place**, rounding as ``torch.optim.AdamW`` does.
+
+    ``step`` counts from 1. The difference from Adam (notebook 01) is where
+    weight decay goes: Adam adds ``weight_decay * param`` to the gradient, so the
+    decay is then divided by ``sqrt(v)`` like everything else; AdamW shrinks the
+    weights directly, ``param *= 1 - lr * weight_decay`` ("decoupled"), so every
+    weight decays at the same rate whatever its gradient history.
+    """
+    beta1, beta2 = betas
+    if weight_decay != 0:
+        param.mul_(1 - lr * weight_decay)
+    exp_avg.lerp_(grad, 1 - beta1)  # m = beta1 m + (1 - beta1) g
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v = beta2 v + (1 - beta2) g²
+    step_size = lr / (1 - beta1**step)  # lr / bias correction of m
+    denom = (exp_avg_sq.sqrt() / (1 - beta2**step) ** 0.5).add_(eps)  # sqrt(v_hat) + eps
+    param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+class AdamW(torch.optim.Optimizer):
+    """``torch.optim.AdamW`` by hand (no amsgrad): the optimizer GPTs are pretrained with.
+
+    A real ``torch.optim.Optimizer``: parameter groups (e.g. no weight decay
+    for biases and norms, see :func:`param_groups`), ``zero_grad``,
+    ``state_dict`` / ``load_state_dict`` (so :mod:`course_lib.checkpoint` saves it),
+    and each group's ``"lr"`` can be set by a schedule before each step. Its
+    state per parameter has the same keys as torch's (``step``, ``exp_avg``,
+    ``exp_avg_sq``), so the two optimizers can even load each other's state.
+    Taught in notebook 06; ``tests/test_optim.py`` proves it equals torch's
+    step for step.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        if not lr >= 0:
+            raise ValueError(f"lr={lr} must be >= 0, e.g. 1e-3")
+        if not eps >= 0:
+            raise ValueError(f"eps={eps} must be >= 0, e.g. 1e-8")
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay={weight_decay} must be >= 0; use 0 to switch it off")
+        if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
+            raise ValueError(f"betas={betas}: two numbers, each in [0, 1), e.g. (0.9, 0.95)")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: D102 - documented on the class
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("AdamW does not support sparse gradients")
+                state = self.state[p]
+                if not state:  # first step: zeros, as torch (the step count is a float tensor on the CPU)
+                    state["step"] = torch.tensor(0.0)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                adamw_update_(
+                    p,
+                    p.grad,
+                    state["exp_avg"],
+                    state["exp_avg_sq"],
+                    state["step"].item(),  # a CPU tensor: no GPU synchronisation
+                    lr=group["lr"],
+                    betas=group["betas"],
+                    eps=group["eps"],
+                    weight_decay=group["weight_decay"],
+                )
+        return loss
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Two parameter groups: matrices (and embeddings) decay, biases and norm weights do not.
+
+    Weight decay pulls weights towards 0. For a matrix that is a useful
+    regulariser; for a bias or a LayerNorm scale (1-D tensors) it only fights
+    the values the model needs, so GPT training decays tensors with 2 or more
+    dimensions only. Shared tensors are listed once.
+    """
+    seen: set[int] = set()
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if not p.requires_grad or id(p) in seen:
+            continue
+        seen.add(id(p))
+        (decay if p.dim() >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def lr_at(step: int, *, max_lr: float, min_lr: float, warmup_steps: int, decay_steps: int) -> float:
+    """The learning rate of optimizer step ``step`` (counted from 0): linear warmup, cosine decay, floor.
+
+    - ``0 <= step < warmup_steps``: ``max_lr * (step + 1) / warmup_steps``, rising
+      in equal steps, so the very first update is small but not zero and step
+      ``warmup_steps - 1`` reaches ``max_lr``;
+    - ``warmup_steps <= step < decay_steps``: half a cosine from ``max_lr`` (at
+      ``step == warmup_steps``) down towards ``min_lr``;
+    - ``step >= decay_steps``: ``min_lr`` for ever after.
+
+    ``decay_steps`` counts from the start of training, warmup included (as
+    nanoGPT's ``lr_decay_iters``); usually the run's ``max_steps``. Why warm up:
+    Adam's first steps divide by a second moment estimated from a few
+    gradients, so full-size steps then are erratic. Why decay: a smaller step
+    settles into the valley that large steps only bounce across.
+    """
+    if not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be an integer >= 0 (steps count from 0), got {step!r}")
+    if warmup_steps < 0 or decay_steps < warmup_steps:
+        raise ValueError(
+            f"need 0 <= warmup_steps <= decay_steps, got warmup_steps={warmup_steps}, decay_steps={decay_steps}: "
+            "decay_steps is the step where the decay ends, counted from the start (usually max_steps)"
+        )
+    if not 0 <= min_lr <= max_lr:
+        raise ValueError(f"need 0 <= min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}")
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= decay_steps:
+        return min_lr
+    progress = (step - warmup_steps) / (decay_steps - warmup_steps)  # 0 -> 1
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+
+
+def clip_grad_norm(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Scale all gradients together so their global L2 norm is at most ``max_norm``; return the norm before.
+
+    The global norm is ``sqrt(sum over every gradient entry of g²)``: the length
+    of the whole gradient as one long vector (the norm of the per-tensor norms).
+    If it exceeds ``max_norm`` every gradient is multiplied by
+    ``max_norm / (norm + 1e-6)``, so the direction is kept and only the step
+    shrinks: one bad batch cannot throw the weights far. Parameters whose
+    ``.grad`` is None are skipped. Equal to ``torch.nn.utils.clip_grad_norm_``.
+    The multiplication always happens (by 1 when no clipping is needed), so
+    on a GPU no value has to be read back to decide.
+    """
+    if not max_norm > 0:
+        raise ValueError(f"max_norm={max_norm} must be > 0 (typical: 1.0)")
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.tensor(0.0)
+    norms = [torch.linalg.vector_norm(g, 2) for g in grads]
+    total_norm = torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms]), 2)
+    scale = torch.clamp(max_norm / (total_norm + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(scale.to(g.device))
+    return total_norm

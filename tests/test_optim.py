@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import math
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -147,3 +150,193 @@ def test_bad_parameters_are_refused_with_advice():
 def test_torch_refuses_the_same_nesterov_settings(kwargs):
     with pytest.raises(ValueError):
         torch.optim.SGD([torch.ones(1, requires_grad=True)], **kwargs)
+
+
+# --------------------------------------------------------------------------- notebook 06: AdamW, schedule, clipping
+
+ADAMW_SETTINGS = [
+    dict(lr=0.05),
+    dict(lr=0.05, weight_decay=0.1),
+    dict(lr=0.01, betas=(0.9, 0.95), weight_decay=0.1),
+    dict(lr=0.02, eps=1e-3, weight_decay=0.0),
+    dict(lr=0.05, betas=(0.8, 0.99), weight_decay=0.5),
+]
+
+
+@pytest.mark.parametrize("settings", ADAMW_SETTINGS)
+def test_adamw_equals_torch_step_for_step(settings):
+    from course_lib.optim import AdamW
+
+    ours = _train(AdamW, settings, torch.float32)
+    theirs = _train(torch.optim.AdamW, settings, torch.float32)
+    for step, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        assert torch.equal(a, b), f"step {step}: {a - b}"  # the same operations in the same order: bit for bit
+
+
+def test_adamw_with_groups_a_schedule_and_a_model_equals_torch():
+    from course_lib.optim import AdamW, lr_at, param_groups
+
+    def run(make):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 3))
+        optimizer = make(param_groups(model, weight_decay=0.1), lr=3e-3, betas=(0.9, 0.95))
+        X = torch.randn(32, 6, generator=torch.Generator().manual_seed(1))
+        losses = []
+        for step in range(40):
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, max_lr=3e-3, min_lr=3e-4, warmup_steps=5, decay_steps=30)
+            loss = model(X).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+        return torch.stack(losses), optimizer
+
+    ours, opt_ours = run(AdamW)
+    theirs, opt_theirs = run(torch.optim.AdamW)
+    assert torch.equal(ours, theirs)
+    # the state dicts hold the same tensors under the same keys
+    s_ours, s_theirs = opt_ours.state_dict()["state"], opt_theirs.state_dict()["state"]
+    assert s_ours.keys() == s_theirs.keys()
+    for k in s_ours:
+        for name in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(s_ours[k][name], s_theirs[k][name])
+
+
+def test_adamw_state_dict_round_trip_continues_identically():
+    from course_lib.optim import AdamW
+
+    (W0, b0), objective = _problem(torch.float32)
+
+    def fresh():
+        W, b = W0.clone().requires_grad_(), b0.clone().requires_grad_()
+        return [W, b], AdamW([W, b], lr=0.05, weight_decay=0.1)
+
+    def steps(params, optimizer, n):
+        for _ in range(n):
+            optimizer.zero_grad()
+            objective(*params, False).backward()
+            optimizer.step()
+
+    params, optimizer = fresh()
+    steps(params, optimizer, 20)
+    saved_params = [p.detach().clone() for p in params]
+    saved_state = copy.deepcopy(optimizer.state_dict())  # state_dict() shares the live tensors
+    steps(params, optimizer, 20)
+
+    params2, optimizer2 = fresh()
+    with torch.no_grad():
+        for p, s in zip(params2, saved_params, strict=True):
+            p.copy_(s)
+    optimizer2.load_state_dict(saved_state)
+    steps(params2, optimizer2, 20)
+    for a, b in zip(params, params2, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_adamw_skips_parameters_without_gradients_and_refuses_bad_settings():
+    from course_lib.optim import AdamW
+
+    a = torch.ones(2, requires_grad=True)
+    b = torch.ones(2, requires_grad=True)
+    optimizer = AdamW([a, b], lr=0.1)
+    a.sum().backward()
+    optimizer.step()
+    assert torch.equal(b.detach(), torch.ones(2)) and b not in optimizer.state
+    for kwargs, message in [
+        (dict(lr=-1.0), "lr"),
+        (dict(betas=(0.9, 1.0)), "betas"),
+        (dict(weight_decay=-1), "weight"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            AdamW([a], **kwargs)
+
+
+def test_param_groups_decay_matrices_only():
+    from course_lib.optim import param_groups
+
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    decay, no_decay = param_groups(model, 0.1)
+    assert [p.shape for p in decay["params"]] == [(10, 4), (4, 4)] and decay["weight_decay"] == 0.1
+    assert [p.shape for p in no_decay["params"]] == [(4,), (4,), (4,)] and no_decay["weight_decay"] == 0.0
+
+
+def test_lr_schedule_exact_values():
+    from course_lib.optim import lr_at
+
+    kw = dict(max_lr=1.0, min_lr=0.1, warmup_steps=10, decay_steps=110)
+    assert lr_at(0, **kw) == pytest.approx(0.1)  # the first step is small, not zero
+    assert lr_at(4, **kw) == pytest.approx(0.5)
+    assert lr_at(9, **kw) == pytest.approx(1.0)  # warmup ends at max_lr
+    assert lr_at(10, **kw) == pytest.approx(1.0)  # the cosine starts at max_lr
+    assert lr_at(60, **kw) == pytest.approx(0.55)  # halfway: the mean of max and min
+    assert lr_at(35, **kw) == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi / 4)))
+    assert lr_at(110, **kw) == pytest.approx(0.1)
+    assert lr_at(10_000, **kw) == 0.1  # the minimum after the end
+    values = [lr_at(s, **kw) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(values[:-1], values[1:], strict=True)), "the cosine part must never rise"
+    assert lr_at(0, max_lr=1.0, min_lr=0.0, warmup_steps=0, decay_steps=4) == 1.0  # no warmup
+    with pytest.raises(ValueError, match="decay_steps"):
+        lr_at(0, max_lr=1.0, min_lr=0.1, warmup_steps=10, decay_steps=5)
+    with pytest.raises(ValueError, match="min_lr"):
+        lr_at(0, max_lr=0.1, min_lr=1.0, warmup_steps=1, decay_steps=5)
+
+
+def test_lr_schedule_matches_torch_lambda_lr_with_cosine():
+    from course_lib.optim import lr_at
+
+    p = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([p], lr=2.0)
+    warmup, total = 5, 25
+    scheduler = torch.optim.lr_scheduler.SequentialLR(
+        optimizer,
+        [
+            torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup - 1),
+            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup, eta_min=0.2),
+        ],
+        milestones=[warmup],
+    )
+    for step in range(total + 1):
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(
+            lr_at(step, max_lr=2.0, min_lr=0.2, warmup_steps=warmup, decay_steps=total)
+        ), step
+        optimizer.step()
+        scheduler.step()
+
+
+@pytest.mark.parametrize("max_norm", [0.01, 1.0, 1e6])
+def test_clip_grad_norm_equals_torch(max_norm):
+    from course_lib.optim import clip_grad_norm
+
+    g = torch.Generator().manual_seed(0)
+    shapes = [(5, 3), (3,), (7, 2, 2), (1,)]
+    grads = [torch.randn(s, generator=g) * 3 for s in shapes]
+
+    def params():
+        ps = [torch.zeros(s, requires_grad=True) for s in shapes]
+        for p, grad in zip(ps, grads, strict=True):
+            p.grad = grad.clone()
+        ps[1].grad = None  # a parameter without a gradient is skipped
+        return ps
+
+    ours, theirs = params(), params()
+    norm_ours = clip_grad_norm(ours, max_norm)
+    norm_theirs = torch.nn.utils.clip_grad_norm_(theirs, max_norm)
+    assert_close(norm_ours, norm_theirs, rtol=0, atol=0)
+    for a, b in zip(ours, theirs, strict=True):
+        assert (a.grad is None) == (b.grad is None)
+        if a.grad is not None:
+            assert_close(a.grad, b.grad, rtol=0, atol=0)
+    total = torch.cat([q.grad.flatten() for q in ours if q.grad is not None]).norm()
+    assert total <= max_norm * (1 + 1e-5) or max_norm > norm_theirs
+
+
+def test_clip_grad_norm_accepts_one_tensor_and_refuses_bad_max_norm():
+    from course_lib.optim import clip_grad_norm
+
+    p = torch.zeros(4, requires_grad=True)
+    p.grad = torch.full((4,), 2.0)  # norm 4
+    assert clip_grad_norm(p, 1.0).item() == pytest.approx(4.0)
+    assert p.grad.norm().item() == pytest.approx(1.0, rel=1e-5)
+    with pytest.raises(ValueError, match="max_norm"):
+        clip_grad_norm(p, 0.0)
