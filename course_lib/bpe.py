@@ -17,6 +17,10 @@ Three steps, as in GPT-2:
 Tie-break when training: the pair with the highest count wins; among pairs with
 the same count, the smallest ``(left id, right id)`` wins. The result is
 therefore deterministic, whatever order the corpus or a dict happens to have.
+
+Text with a lone surrogate (half of a UTF-16 pair, e.g. ``"\\ud800"``, which
+can come out of JSON or a Windows file name) cannot be written as UTF-8; like
+tiktoken, we encode such a character as U+FFFD, the replacement character.
 """
 
 from __future__ import annotations
@@ -24,20 +28,64 @@ from __future__ import annotations
 import heapq
 import json
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
 import regex
 
+from course_lib.validation import as_bool, as_int, as_special_tokens, as_str, as_token_ids, describe
+
 # GPT-2's pre-tokenization pattern: contractions, optional space + letters,
 # optional space + digits, optional space + other symbols, then whitespace.
 # ``\s+(?!\S)`` keeps the last space of a run for the word after it.
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
+# GPT-4's (tiktoken's cl100k_base): case-insensitive contractions, letters with at most one
+# leading non-letter, digits in groups of at most three, newlines kept with punctuation.
+GPT4_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|"""
+    r"""\s*[\r\n]|\s+(?!\S)|\s"""
+)
+
+#: Pre-tokenization patterns that :meth:`BPETokenizer.load` accepts without ``trust_pattern=True``.
+#: A regex is code: a hostile pattern such as ``(a+)+$`` takes exponential time on some texts, so a
+#: tokenizer file from elsewhere may only name one of these.
+KNOWN_PATTERNS: dict[str, str] = {
+    "gpt2": GPT2_PATTERN,
+    "gpt4": GPT4_PATTERN,
+    # the form of GPT-4's pattern that tiktoken published first (possessive quantifiers only where needed)
+    "gpt4-first-release": (
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|"""
+        r"""\s+(?!\S)|\s+"""
+    ),
+    "whole-text": r"(?s).+",  # no pre-tokenization at all (notebook 03, exercise 2)
+}
+
 Pair = tuple[int, int]
 FORMAT = "course_lib byte-level BPE, version 1"
+_FORMAT_NAME, _FORMAT_VERSION = FORMAT.rsplit(", version ", 1)
+
+
+class TokenizerFileError(ValueError):
+    """A tokenizer file that :meth:`BPETokenizer.load` cannot trust; the message names the file."""
+
+
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, as tiktoken does before encoding.
+
+    A surrogate *pair* written as two characters (``"\\ud83d\\ude00"``) becomes the
+    character it stands for (😀); a lone half becomes U+FFFD (�). Text without
+    surrogates is returned unchanged, at the cost of one UTF-8 encoding.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 # ---------------------------------------------------------------------------
@@ -100,7 +148,7 @@ def bytes_to_unicode() -> dict[int, str]:
 
 def pretokenize(text: str, pattern: str = GPT2_PATTERN) -> list[str]:
     """Split ``text`` into pre-tokens with GPT-2's regex (BPE never merges across them)."""
-    return regex.findall(pattern, text)
+    return regex.findall(as_str(pattern, "pattern"), as_str(text, "text"))
 
 
 def _split_specials(text: str, specials: Collection[str]) -> list[str]:
@@ -119,7 +167,9 @@ def count_pretokens(text: str, pattern: str = GPT2_PATTERN, special_tokens: Coll
     thousand distinct ones: a trainer that works on this Counter does each
     piece of work once per distinct pre-token instead of once per occurrence.
     """
-    compiled = regex.compile(pattern)
+    compiled = regex.compile(as_str(pattern, "pattern"))
+    text = without_lone_surrogates(as_str(text, "text"))
+    special_tokens = as_special_tokens(special_tokens, "special_tokens")
     counts: Counter = Counter()
     for part in _split_specials(text, special_tokens):
         if part in special_tokens:
@@ -130,6 +180,8 @@ def count_pretokens(text: str, pattern: str = GPT2_PATTERN, special_tokens: Coll
 
 def _check_training_input(text: str, vocab_size: int, special_tokens: Collection[str]) -> int:
     """Validate trainer arguments and return the number of merges to learn."""
+    as_str(text, "text", hint="train on the text itself, e.g. Path(...).read_text(encoding='utf-8')")
+    vocab_size = as_int(vocab_size, "vocab_size")
     smallest = 256 + len(special_tokens)
     if vocab_size < smallest:
         raise ValueError(
@@ -163,7 +215,7 @@ def train_merges_naive(text: str, vocab_size: int, pattern: str = GPT2_PATTERN) 
     ``i`` makes token ``256 + i``. No special tokens here.
     """
     num_merges = _check_training_input(text, vocab_size, ())
-    chunks = [list(word.encode("utf-8")) for word in pretokenize(text, pattern)]
+    chunks = [list(word.encode("utf-8")) for word in pretokenize(without_lone_surrogates(text), pattern)]
     merges: list[Pair] = []
     for new_id in range(256, 256 + num_merges):
         counts: dict[Pair, int] = {}
@@ -285,6 +337,69 @@ def _pop_best(heap: list[tuple[int, Pair]], pair_counts: dict[Pair, int]) -> Pai
 # ---------------------------------------------------------------------------
 
 
+def _read_tokenizer_json(path: str | Path) -> dict:
+    """The JSON of a tokenizer file, with its keys and their types checked; errors name the file."""
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path must be a str or a Path, got {describe(path)}")
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise TokenizerFileError(f"{path} is not a JSON tokenizer file from BPETokenizer.save ({error})") from None
+    if not isinstance(data, dict):
+        raise TokenizerFileError(f"{path} holds a JSON {type(data).__name__}, not a tokenizer from BPETokenizer.save")
+    found = data.get("format")
+    if found != FORMAT:
+        name, _, version = found.rpartition(", version ") if isinstance(found, str) else ("", "", "")
+        if name == _FORMAT_NAME:
+            raise TokenizerFileError(
+                f"{path} is a course_lib tokenizer of format version {version}, but this course_lib reads version "
+                f"{_FORMAT_VERSION}: load it with the course_lib that wrote it, or update course_lib"
+            )
+        raise TokenizerFileError(f"{path} is not a file written by BPETokenizer.save (format {found!r})")
+    for key, kind in (("pattern", str), ("special_tokens", dict), ("merges", list)):
+        if not isinstance(data.get(key), kind):
+            raise TokenizerFileError(
+                f"{path}: {key!r} is {describe(data.get(key))}, but a tokenizer file holds a {kind.__name__} there"
+                f"{' (the file lacks the key)' if key not in data else ''}. Was the file edited by hand or cut short?"
+            )
+    return data
+
+
+def _checked_merges(merges: object) -> dict[Pair, int]:
+    """``merges`` as a dict ``(left id, right id) -> new id`` of plain ints, or a clear error."""
+    if not isinstance(merges, Mapping):
+        raise TypeError(f"merges must be a dict {{(left id, right id): new id}}, got {describe(merges)}")
+    checked: dict[Pair, int] = {}
+    for pair, new_id in merges.items():
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise TypeError(f"each key of merges must be a pair (left id, right id), got {describe(pair)}")
+        left, right = as_token_ids(pair, f"merges key {pair!r}")
+        checked[(left, right)] = as_int(new_id, f"merges[{pair!r}]", minimum=0)
+    return checked
+
+
+def _checked_specials(special_tokens: object) -> dict[str, int]:
+    """``special_tokens`` as a dict ``name -> id`` (None for none), or a clear error."""
+    if special_tokens is None:
+        return {}
+    if not isinstance(special_tokens, Mapping):
+        raise TypeError(
+            f"special_tokens must be a dict such as {{'<|endoftext|>': 50256}}, got {describe(special_tokens)}"
+            " (BPETokenizer.train takes a list of names and gives them ids)"
+        )
+    as_special_tokens(list(special_tokens), "special_tokens")
+    return {name: as_int(i, f"special_tokens[{name!r}]", minimum=0) for name, i in special_tokens.items()}
+
+
+def _check_special_choice(value: object, name: str) -> Literal["all"] | set[str]:
+    """``allowed_special`` / ``disallowed_special``: ``"all"`` or a collection of names."""
+    if isinstance(value, str):
+        if value == "all":
+            return "all"
+        raise TypeError(f"{name} must be 'all' or a set of names, got the single str {value!r}: write {{{value!r}}}")
+    return set(as_special_tokens(value, name))
+
+
 class BPETokenizer:
     """A byte-level BPE tokenizer: bytes in, merges applied in order, ids out.
 
@@ -310,12 +425,12 @@ class BPETokenizer:
         pattern: str = GPT2_PATTERN,
         byte_ids: Sequence[int] | None = None,
     ) -> None:
-        self.byte_ids = list(range(256)) if byte_ids is None else list(byte_ids)
+        self.byte_ids = list(range(256)) if byte_ids is None else as_token_ids(byte_ids, "byte_ids")
         if sorted(self.byte_ids) != sorted(set(self.byte_ids)) or len(self.byte_ids) != 256:
             raise ValueError("byte_ids must give 256 distinct ids, one per byte value")
-        self.merges = dict(merges)
-        self.special_tokens = dict(special_tokens or {})
-        self.pattern = pattern
+        self.merges = _checked_merges(merges)
+        self.special_tokens = _checked_specials(special_tokens)
+        self.pattern = as_str(pattern, "pattern")
         self._compiled = regex.compile(pattern)
         self.vocab: dict[int, bytes] = {token_id: bytes([b]) for b, token_id in enumerate(self.byte_ids)}
         for (left, right), new_id in sorted(self.merges.items(), key=lambda item: item[1]):
@@ -340,8 +455,9 @@ class BPETokenizer:
         Special tokens are cut out of ``text`` before counting, so no merge ever
         touches them; they get the last ids.
         """
-        if len(set(special_tokens)) != len(special_tokens):
-            raise ValueError(f"special_tokens has duplicates: {list(special_tokens)}")
+        special_tokens = as_special_tokens(special_tokens, "special_tokens")
+        as_str(pattern, "pattern")
+        as_bool(progress, "progress")
         num_merges = _check_training_input(text, vocab_size, special_tokens)
         word_counts = count_pretokens(text, pattern, special_tokens)
         if not word_counts:
@@ -370,7 +486,7 @@ class BPETokenizer:
         BPE learns merges one after the other, so training to 2048 ids and
         keeping the first 256 merges gives exactly the tokenizer trained to 512.
         """
-        keep = vocab_size - 256
+        keep = as_int(vocab_size, "vocab_size") - 256
         if not 0 <= keep <= len(self.merges):
             raise ValueError(f"vocab_size must lie between 256 and {256 + len(self.merges)}, got {vocab_size}")
         return BPETokenizer(
@@ -406,21 +522,59 @@ class BPETokenizer:
         Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> BPETokenizer:
-        """Read a tokenizer written by :meth:`save`."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a file written by BPETokenizer.save (format {data.get('format')!r})")
+    def load(cls, path: str | Path, *, trust_pattern: bool = False) -> BPETokenizer:
+        """Read a tokenizer written by :meth:`save`, checking every part of the file.
+
+        A file is data, but its pre-tokenization pattern is a regex, which is
+        code: a hostile one can make ``encode`` run for hours. So the pattern
+        must be one of :data:`KNOWN_PATTERNS` (GPT-2's, GPT-4's, or the
+        whole-text pattern of notebook 03's exercises), unless you pass
+        ``trust_pattern=True`` for a file you made yourself or have read.
+        Any other problem (not JSON, another format or version, a malformed
+        merge, clashing ids) raises :class:`TokenizerFileError` naming the file.
+        """
+        trust_pattern = as_bool(trust_pattern, "trust_pattern")
+        data = _read_tokenizer_json(path)
+        pattern = data["pattern"]
+        if pattern not in KNOWN_PATTERNS.values() and not trust_pattern:
+            raise TokenizerFileError(
+                f"{path}: its pre-tokenization pattern {describe(pattern, 80)} is none of the known ones "
+                f"({', '.join(KNOWN_PATTERNS)}). A regex is code, and a hostile one can hang encode(): if you "
+                "made this file or have read the pattern, load it with BPETokenizer.load(path, trust_pattern=True)."
+            )
+        try:
+            regex.compile(pattern)
+        except regex.error as error:
+            raise TokenizerFileError(f"{path}: its pattern is not a valid regex ({error})") from None
         byte_of = {ch: b for b, ch in bytes_to_unicode().items()}
         id_of = {bytes([b]): b for b in range(256)}
         merges: dict[Pair, int] = {}
         for i, merge in enumerate(data["merges"]):
-            left, right = merge.split(" ")
-            left_bytes = bytes(byte_of[ch] for ch in left)
-            right_bytes = bytes(byte_of[ch] for ch in right)
+            halves = merge.split(" ") if isinstance(merge, str) else []
+            if len(halves) != 2 or not all(halves) or any(ch not in byte_of for ch in merge.replace(" ", "")):
+                raise TokenizerFileError(
+                    f"{path}: merges[{i}] is {describe(merge)}; each merge must be two tokens in GPT-2's printable "
+                    "byte alphabet separated by one space, e.g. 'Ġ t'. Was the file edited by hand?"
+                )
+            left_bytes, right_bytes = (bytes(byte_of[ch] for ch in half) for half in halves)
+            if left_bytes not in id_of or right_bytes not in id_of:
+                raise TokenizerFileError(
+                    f"{path}: merges[{i}] ({merge!r}) joins a token that no earlier merge made: the merges are "
+                    "out of order or some are missing"
+                )
             merges[(id_of[left_bytes], id_of[right_bytes])] = 256 + i
             id_of[left_bytes + right_bytes] = 256 + i
-        return cls(merges, data["special_tokens"], data["pattern"])
+        first_free = 256 + len(data["merges"])
+        specials = data["special_tokens"]
+        for name, token_id in specials.items():
+            if type(token_id) is not int or token_id < first_free:
+                raise TokenizerFileError(
+                    f"{path}: special token {name!r} has id {token_id!r}, but ids below {first_free} belong to the "
+                    f"256 bytes and {len(data['merges'])} merges; special tokens come after them"
+                )
+        if len(set(specials.values())) != len(specials):
+            raise TokenizerFileError(f"{path}: two special tokens share an id: {specials}")
+        return cls(merges, specials, pattern)
 
     # -- encoding and decoding ------------------------------------------------
 
@@ -439,7 +593,7 @@ class BPETokenizer:
         """Encode text in which special tokens count as ordinary text."""
         ids: list[int] = []
         cache = self._cache
-        for piece in self._compiled.findall(text):
+        for piece in self._compiled.findall(without_lone_surrogates(as_str(text, "text"))):
             found = cache.get(piece)
             if found is None:
                 if len(cache) >= self.cache_size:
@@ -465,6 +619,9 @@ class BPETokenizer:
         The error protects you from text that smuggles "<|endoftext|>" into a
         prompt: by default you must say what you want.
         """
+        text = as_str(text, "text")
+        allowed_special = _check_special_choice(allowed_special, "allowed_special")
+        disallowed_special = _check_special_choice(disallowed_special, "disallowed_special")
         known = set(self.special_tokens)
         allowed = known if allowed_special == "all" else set(allowed_special)
         unknown = allowed - known
@@ -479,7 +636,7 @@ class BPETokenizer:
                     " disallowed_special=()."
                 )
         ids: list[int] = []
-        for part in _split_specials(text, allowed):
+        for part in _split_specials(without_lone_surrogates(text), allowed):
             if part in allowed:
                 ids.append(self.special_tokens[part])
             else:
@@ -488,16 +645,16 @@ class BPETokenizer:
 
     def _token_bytes(self, token_id: int) -> bytes:
         try:
-            return self.vocab[int(token_id)]
+            return self.vocab[token_id]
         except KeyError:
             raise ValueError(
-                f"id {int(token_id)} is not in this tokenizer's vocabulary of {len(self.vocab)} ids:"
+                f"id {token_id} is not in this tokenizer's vocabulary of {len(self.vocab)} ids:"
                 " were these ids made by another tokenizer?"
             ) from None
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes behind ``ids`` (a token may hold part of a UTF-8 character)."""
-        return b"".join(self._token_bytes(i) for i in ids)
+        return b"".join(self._token_bytes(i) for i in as_token_ids(ids, "ids"))
 
     def decode(self, ids: Iterable[int]) -> str:
         """Decode ids to text; byte sequences that are not valid UTF-8 become "\\ufffd" (�)."""
@@ -505,7 +662,7 @@ class BPETokenizer:
 
     def token_strings(self, ids: Iterable[int]) -> list[str]:
         """Each id as readable text (bytes that are not whole characters show as �)."""
-        return [self._token_bytes(i).decode("utf-8", errors="replace") for i in ids]
+        return [self._token_bytes(i).decode("utf-8", errors="replace") for i in as_token_ids(ids, "ids")]
 
     def __repr__(self) -> str:
         return (

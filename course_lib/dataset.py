@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from course_lib.validation import as_bool, as_int, as_optional_int, as_token_tensor
+
 
 class SlidingWindowDataset(Dataset):
     """Windows ``ids[s : s + max_length]`` with targets ``ids[s + 1 : s + max_length + 1]``.
@@ -26,15 +28,10 @@ class SlidingWindowDataset(Dataset):
     """
 
     def __init__(self, token_ids: Sequence[int] | torch.Tensor, max_length: int, stride: int) -> None:
-        ids = torch.as_tensor(token_ids)
-        if ids.numel() and (ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool):
-            # Converting 2.7 to the id 2 would train on tokens nobody wrote.
-            raise ValueError(f"token_ids must be integer ids, got dtype {ids.dtype}: pass the tokenizer's output")
-        ids = ids.long()
-        if ids.dim() != 1:
-            raise ValueError(f"token_ids must be one flat sequence of ids, got shape {tuple(ids.shape)}")
-        if max_length < 1 or stride < 1:
-            raise ValueError(f"max_length and stride must be positive, got max_length={max_length}, stride={stride}")
+        # Integer ids only: converting 2.7 to the id 2 would train on tokens nobody wrote.
+        ids = as_token_tensor(token_ids, "token_ids")
+        max_length = as_int(max_length, "max_length", minimum=1)
+        stride = as_int(stride, "stride", minimum=1, hint="stride == max_length gives windows that do not overlap")
         if len(ids) < max_length + 1:
             raise ValueError(
                 f"the text has {len(ids)} tokens, too few for one window: a window of max_length={max_length}"
@@ -50,6 +47,7 @@ class SlidingWindowDataset(Dataset):
         return self.num_windows
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = as_int(index, "index")
         if not -self.num_windows <= index < self.num_windows:
             raise IndexError(f"window {index} does not exist: there are {self.num_windows}")
         start = (index % self.num_windows) * self.stride
@@ -80,6 +78,10 @@ def make_loader(
     shuffled order reproducible. With ``drop_last=True`` a last, smaller batch
     is skipped so every batch has the same shape.
     """
+    batch_size = as_int(batch_size, "batch_size", minimum=1)
+    shuffle, drop_last = as_bool(shuffle, "shuffle"), as_bool(drop_last, "drop_last")
+    seed = as_optional_int(seed, "seed")
+    num_workers = as_int(num_workers, "num_workers", minimum=0)
     dataset = SlidingWindowDataset(token_ids, max_length, max_length if stride is None else stride)
     if drop_last and len(dataset) < batch_size:
         raise ValueError(

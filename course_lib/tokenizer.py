@@ -9,18 +9,22 @@
   encoder.json and vocab.bpe into our BPE code. It gives the same ids as
   ``tiktoken.get_encoding("gpt2")``.
 
-Later notebooks use :func:`load_gpt2_tokenizer`.
+Later notebooks use :func:`load_gpt2_tokenizer`, and :func:`load_tiktoken` for
+tiktoken's own encodings (with a clear message when they cannot be downloaded).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import regex
 
 from course_lib.bpe import GPT2_PATTERN, BPETokenizer, bytes_to_unicode, pretokenize
+from course_lib.validation import as_int, as_special_tokens, as_str, as_token_ids, describe
 
 __all__ = [
     "UNK",
@@ -35,6 +39,7 @@ __all__ = [
     "bytes_to_unicode",
     "pretokenize",
     "load_gpt2_tokenizer",
+    "load_tiktoken",
 ]
 
 UNK = "<|unk|>"
@@ -51,11 +56,12 @@ def split_words(text: str) -> list[str]:
     >>> split_words("Hello, world--isn't it?")
     ['Hello', ',', 'world', '--', 'isn', "'", 't', 'it', '?']
     """
-    return regex.findall(WORD_PATTERN, text)
+    return regex.findall(WORD_PATTERN, as_str(text, "text"))
 
 
 def build_vocab(text: str, specials: Sequence[str] = ()) -> dict[str, int]:
     """Map each distinct word of ``text`` (sorted) and then each special token to an id."""
+    specials = as_special_tokens(specials, "specials")
     words = sorted(set(split_words(text)))
     return {token: i for i, token in enumerate([*words, *specials])}
 
@@ -70,6 +76,11 @@ class SimpleWordTokenizer:
     """
 
     def __init__(self, vocab: dict[str, int]) -> None:
+        if not isinstance(vocab, Mapping):
+            raise TypeError(f"vocab must be a dict word -> id, e.g. build_vocab(text), got {describe(vocab)}")
+        for word, token_id in vocab.items():
+            as_str(word, "each word of vocab")
+            as_int(token_id, f"vocab[{word!r}]", minimum=0)
         if len(set(vocab.values())) != len(vocab):
             raise ValueError("two words share an id: the vocabulary must map each word to its own id")
         self.str_to_id = dict(vocab)
@@ -87,7 +98,7 @@ class SimpleWordTokenizer:
     def encode(self, text: str) -> list[int]:
         """Split ``text`` and look up each word (``<|endoftext|>`` is kept as one token)."""
         ids = []
-        for part in regex.split(f"({regex.escape(END_OF_TEXT)})", text):
+        for part in regex.split(f"({regex.escape(END_OF_TEXT)})", as_str(text, "text")):
             words = [part] if part == END_OF_TEXT else split_words(part)
             for word in words:
                 if word in self.str_to_id:
@@ -105,7 +116,7 @@ class SimpleWordTokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         """Join the words with spaces, then glue punctuation, apostrophes and "--" back on."""
         try:
-            words = [self.id_to_str[int(i)] for i in ids]
+            words = [self.id_to_str[i] for i in as_token_ids(ids, "ids")]
         except KeyError as error:
             raise ValueError(f"id {error.args[0]} is not in the vocabulary (ids 0..{self.vocab_size - 1})") from None
         text = " ".join(words)
@@ -135,18 +146,33 @@ class GPT2Tokenizer(BPETokenizer):
 
     @classmethod
     def from_files(cls, encoder_json: str | Path, vocab_bpe: str | Path) -> GPT2Tokenizer:
-        """Load GPT-2's ``encoder.json`` and ``vocab.bpe``."""
-        encoder: dict[str, int] = json.loads(Path(encoder_json).read_text(encoding="utf-8"))
+        """Load GPT-2's ``encoder.json`` and ``vocab.bpe``; a damaged file is an error that names it."""
+        try:
+            encoder: dict[str, int] = json.loads(Path(encoder_json).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{encoder_json} is not GPT-2's encoder.json: it is not JSON ({error})") from None
+        printable = bytes_to_unicode()
+        missing = [printable[b] for b in range(256) if printable[b] not in encoder] if isinstance(encoder, dict) else []
+        if not isinstance(encoder, dict) or missing or END_OF_TEXT not in encoder:
+            raise ValueError(
+                f"{encoder_json} is not GPT-2's encoder.json: it must map every byte's character and "
+                f"{END_OF_TEXT!r} to an id (missing: {(missing or [END_OF_TEXT])[:5]}). Fetch it again with "
+                "course_lib.data.fetch('gpt2-encoder')."
+            )
         lines = Path(vocab_bpe).read_text(encoding="utf-8").splitlines()
         if not lines or not lines[0].startswith("#version"):
             raise ValueError(f"{vocab_bpe} does not look like GPT-2's vocab.bpe (first line {lines[:1]})")
-        printable = bytes_to_unicode()
         byte_ids = [encoder[printable[b]] for b in range(256)]
         merges = {}
         for number, line in enumerate(lines[1:], start=2):
             if not line:
                 continue
-            left, right = line.split(" ")
+            halves = line.split(" ")
+            if len(halves) != 2:
+                raise ValueError(
+                    f"{vocab_bpe}, line {number}: {line!r} is not a merge of two tokens separated by a space"
+                )
+            left, right = halves
             try:
                 merges[(encoder[left], encoder[right])] = encoder[left + right]
             except KeyError as error:
@@ -166,3 +192,36 @@ def load_gpt2_tokenizer() -> GPT2Tokenizer:
     from course_lib.data import fetch
 
     return GPT2Tokenizer.from_files(fetch("gpt2-encoder"), fetch("gpt2-vocab"))
+
+
+def load_tiktoken(name: str = "gpt2") -> Any:
+    """``tiktoken.get_encoding(name)``, with a clear error when its files cannot be had.
+
+    tiktoken downloads an encoding's files on first use and keeps them in the
+    folder named by ``TIKTOKEN_CACHE_DIR`` (a temporary folder when unset).
+    Offline and without that cache, tiktoken itself fails with a long network
+    traceback; here the same failure is a
+    :class:`course_lib.data.DataUnavailableError` that says what to do.
+    """
+    import tiktoken
+
+    name = as_str(name, "name")
+    known = tiktoken.list_encoding_names()
+    if name not in known:
+        raise ValueError(f"tiktoken has no encoding {name!r}; it knows {', '.join(known)}")
+    import requests
+
+    from course_lib.data import DATA_DIR_VAR, DataUnavailableError
+
+    try:
+        return tiktoken.get_encoding(name)
+    except (requests.exceptions.RequestException, OSError, ValueError) as error:
+        cache = os.environ.get("TIKTOKEN_CACHE_DIR")
+        data_dir = os.environ.get(DATA_DIR_VAR)
+        shared = f" (the course's data folder has one: {data_dir}/tiktoken_cache)" if data_dir else ""
+        raise DataUnavailableError(
+            f"tiktoken could not load its {name!r} encoding: {type(error).__name__}: {str(error)[:200]}\n"
+            f"  tiktoken downloads it once and keeps it in TIKTOKEN_CACHE_DIR ({cache or 'unset'}).\n"
+            f"  Fix: connect to the internet and run again, or set TIKTOKEN_CACHE_DIR to a folder that holds "
+            f"tiktoken's cached files{shared}, before the first call."
+        ) from None

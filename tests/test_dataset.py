@@ -61,13 +61,13 @@ def test_loader_batches_and_seeded_shuffle():
 def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="too few for one window.*needs 11 tokens"):
         SlidingWindowDataset(list(range(10)), 10, 1)
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match="stride must be a positive integer, got 0"):
         SlidingWindowDataset(list(range(10)), 4, 0)
     with pytest.raises(ValueError, match="one flat sequence"):
         SlidingWindowDataset(torch.zeros(2, 10, dtype=torch.long), 4, 1)
     with pytest.raises(ValueError, match="only 2 windows but batch_size=4"):
         make_loader(list(range(10)), batch_size=4, max_length=4)
-    with pytest.raises(ValueError, match="integer ids, got dtype torch.float32"):
+    with pytest.raises(TypeError, match="integer token ids, got dtype torch.float32"):
         SlidingWindowDataset(torch.tensor([1.7, 2.2, 3.9, 4.5]), 2, 1)  # would silently become 1, 2, 3, 4
     with pytest.raises(ValueError, match="the text has 0 tokens"):
         SlidingWindowDataset([], 2, 1)
