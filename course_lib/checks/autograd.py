@@ -1,9 +1,11 @@
 """Checks for notebook 01 (tensors and autograd).
 
-Each check runs the learner's function on seeded float64 inputs and compares it
-with ``torch.autograd`` or ``torch.optim``. When the answer is off, it also tries
-the usual mistakes on the same inputs, and when one of them reproduces the
-learner's numbers, the hint names that mistake.
+Each check computes the expected value with ``torch.autograd`` or ``torch.optim``
+on seeded float64 inputs first, then calls the learner's function on copies
+(through :func:`course_lib.checks.call`) and compares in float64, so float32,
+numpy and in-place answers that are numerically right pass. When the answer is
+off, it also tries the usual mistakes on the same inputs, and when one of them
+reproduces the learner's numbers, the hint names that mistake.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ from typing import Any
 import torch
 
 from course_lib import autograd as ref
-from course_lib.checks import expect, expect_close, fail, passed
+from course_lib.checks import as_float64, call, close, expect, expect_close, fail, passed
 
 DTYPE = torch.float64
 
 
 def _close(a: Any, b: torch.Tensor) -> bool:
+    return close(a, b, rtol=1e-5, atol=1e-8)
+
+
+def _preview(value: Any) -> Any:
     try:
-        a = torch.as_tensor(a.detach() if isinstance(a, torch.Tensor) else a, dtype=DTYPE)
-    except (TypeError, ValueError, RuntimeError):
-        return False
-    return a.shape == b.shape and torch.allclose(a, b, rtol=1e-7, atol=1e-10)
+        return _short(as_float64(value).flatten()[:4])
+    except TypeError:
+        return type(value).__name__
 
 
 def _short(t: torch.Tensor) -> list[float]:
@@ -50,7 +55,7 @@ def check_neuron_grads(fn: Callable[..., Any]) -> None:
         w, x, b, y = _neuron_case(seed, n, y)
         w_, b_ = w.clone().requires_grad_(), b.clone().requires_grad_()
         exp_dw, exp_db = torch.autograd.grad(ref.neuron_loss(w_, x, b_, y), (w_, b_))
-        got = fn(w.clone(), x.clone(), b.clone(), y)
+        got = call(fn, w.clone(), x.clone(), b.clone(), y, exercise=1)
         expect(
             isinstance(got, (tuple, list)) and len(got) == 2,
             f"neuron_grads should return a pair (dL_dw, dL_db); it returned {type(got).__name__}",
@@ -60,39 +65,49 @@ def check_neuron_grads(fn: Callable[..., Any]) -> None:
         a = torch.sigmoid(w @ x + b)
         where = f"with y = {y:g}, w = {_short(w)}, x = {_short(x)}, b = {b.item():.4f}"
         if _close(got_dw, -exp_dw):
-            fail(f"dL/dw has the wrong sign ({where})", exp_dw.tolist(), got_dw, _SIGN_HINT)
+            fail(f"dL/dw has the wrong sign ({where})", _short(exp_dw), _preview(got_dw), _SIGN_HINT)
         if _close(got_dw, exp_dw * a * (1 - a)):
             fail(
                 f"dL/dw is too small by a factor a(1 - a) ({where})",
-                exp_dw.tolist(),
-                got_dw,
+                _short(exp_dw),
+                _preview(got_dw),
                 _SIGMA_TWICE_HINT,
             )
         if y == 0.0 and _close(got_dw, (a - 1) * x):
             fail(
                 f"dL/dw is right for y = 1 but wrong for y = 0 ({where})",
-                exp_dw.tolist(),
-                got_dw,
+                _short(exp_dw),
+                _preview(got_dw),
                 _LABEL_HINT,
             )
-        expect_close(got_dw, exp_dw, what=f"dL/dw ({where})", hint=_DW_HINT)
+        expect_close(got_dw, exp_dw, what=f"dL/dw ({where})", hint=_DW_HINT, rtol=1e-5, atol=1e-8)
         if _close(got_db, -exp_db):
-            fail(f"dL/db has the wrong sign ({where})", exp_db.item(), got_db, _SIGN_HINT)
-        expect_close(got_db, exp_db, what=f"dL/db ({where})", hint=_DB_HINT)
+            fail(f"dL/db has the wrong sign ({where})", round(exp_db.item(), 4), _preview(got_db), _SIGN_HINT)
+        expect_close(got_db, exp_db, what=f"dL/db ({where})", hint=_DB_HINT, rtol=1e-5, atol=1e-8)
     passed(f"neuron_grads matches autograd on {len(cases)} neurons (labels 1 and 0).")
 
 
 _SIGN_HINT = (
-    "L is the *negative* log-likelihood, so dL/da = -y/a + (1-y)/(1-a), and dL/dz = a - y (not y - a). "
-    "With y = 1 the loss falls as a rises, so the gradient on z must be negative."
+    "L is the *negative* log-likelihood. With y = 1 the loss falls as a rises, so the gradient on z "
+    "must be negative there.",
+    "dL/da = -y/a + (1-y)/(1-a); multiply by da/dz and check which of a - y and y - a you get.",
 )
 _SIGMA_TWICE_HINT = (
-    "you multiplied by sigma'(z) = a(1 - a) once too often. dL/da * da/dz = (-1/a) * a(1 - a) = a - 1 "
-    "for y = 1: the a(1 - a) is already used up in that product."
+    "you multiplied by sigma'(z) = a(1 - a) once too often: it already appears in dL/da * da/dz.",
+    "dL/da * da/dz = (-1/a) * a(1 - a) for y = 1: simplify that product before multiplying by dz/dw.",
 )
-_LABEL_HINT = "you used 1 where the label y belongs. In general dL/dz = a - y."
-_DW_HINT = "chain rule: dL/dw = dL/da * da/dz * dz/dw, with da/dz = a(1 - a) and dz/dw = x."
-_DB_HINT = "dz/db = 1, so dL/db = dL/dz = a - y, a single number (a 0-d tensor, like b)."
+_LABEL_HINT = (
+    "your answer is right for y = 1 only: somewhere a 1 stands where the label y belongs.",
+    "keep y symbolic in dL/da = -y/a + (1-y)/(1-a) and simplify dL/dz in terms of a and y.",
+)
+_DW_HINT = (
+    "chain rule: dL/dw = dL/da * da/dz * dz/dw. Work out each factor on paper first.",
+    "da/dz = a(1 - a) and dz/dw = x; simplify dL/da * da/dz before multiplying by x.",
+)
+_DB_HINT = (
+    "z = w @ x + b, so dz/db = 1: dL/db is dL/dz, a single number (a 0-d tensor, like b).",
+    "dL/db = dL/da * da/dz * 1; simplify it as you did for dL/dw, without the factor x.",
+)
 
 
 # ----------------------------------------------------------------------------- SGD
@@ -203,7 +218,7 @@ def check_sgd_update(fn: Callable[..., Any]) -> None:
             optimizer.step()
             p_leaf = param.clone().requires_grad_()
             (grad,) = torch.autograd.grad(objective(p_leaf, maximize), p_leaf)
-            got = fn(param.clone(), grad.clone(), None if buf is None else buf.clone(), **settings)
+            got = call(fn, param.clone(), grad.clone(), None if buf is None else buf.clone(), exercise=3, **settings)
             expect(
                 isinstance(got, (tuple, list)) and len(got) == 2,
                 f"sgd_update should return a pair (new_param, new_momentum_buffer); it returned {type(got).__name__}",
@@ -218,19 +233,22 @@ def check_sgd_update(fn: Callable[..., Any]) -> None:
                     f"sgd_update differs from torch.optim.SGD at step {step} of {SGD_STEPS} in the case "
                     f"'{name}' with {settings}",
                     _short(expected),
-                    _short(torch.as_tensor(new_param).detach()),
+                    _preview(new_param),
                     hint,
                 )
-            param, buf = torch.as_tensor(new_param).detach(), got[1]
+            # Go on from the reference's numbers in float64, whatever dtype the learner returned.
+            param = expected.clone()
+            buf = None if got[1] is None else as_float64(got[1])
     passed(f"sgd_update matches torch.optim.SGD for {SGD_STEPS} steps in all {len(SGD_CASES)} settings.")
 
 
-def _generic_sgd_hint(settings: dict) -> str:
+def _generic_sgd_hint(settings: dict) -> tuple[str, str]:
     used = [k for k in ("weight_decay", "momentum", "dampening", "nesterov", "maximize") if settings.get(k)]
     focus = f"This case uses {', '.join(used)}: look at that part first. " if used else ""
-    return focus + (
-        "The order is: g = -grad if maximize; g += weight_decay * param; buf = g on the first step, else "
-        "momentum * buf + (1 - dampening) * g; g = g + momentum * buf if nesterov else buf; param - lr * g."
+    return (
+        focus + "Compare your order of operations with the pseudo-code in torch.optim.SGD's documentation.",
+        focus + "The order is: g = -grad if maximize; g += weight_decay * param; buf = g on the first step, else "
+        "momentum * buf + (1 - dampening) * g; g = g + momentum * buf if nesterov else buf; param - lr * g.",
     )
 
 
@@ -257,10 +275,23 @@ def two_layer_case(
 
 
 _BACKPROP_HINTS = {
-    "W2": "dW2 = H.T @ dY, where dY = dL/dy_hat = 2 (y_hat - y) / y.numel() for the mean over all entries.",
-    "b2": "b2 is added to every row, so its gradient sums dY over the batch: dY.sum(0), shape (d_out,).",
-    "W1": "dH = dY @ W2.T, then through tanh: dZ = dH * (1 - H**2) (H already is tanh(Z)); dW1 = X.T @ dZ.",
-    "b1": "db1 = dZ.sum(0), with dZ = (dY @ W2.T) * (1 - H**2): sum over the batch, shape (hidden,).",
+    "W2": (
+        "start from dY = dL/dy_hat for a mean over ALL entries of y, then use the table's rule for a matmul.",
+        "dY = 2 (y_hat - y) / y.numel(); dW2 = H.T @ dY, shape (hidden, d_out).",
+    ),
+    "b2": (
+        "b2 is added to every row, so its gradient collects dY from every row of the batch.",
+        "db2 = dY.sum(0), shape (d_out,).",
+    ),
+    "W1": (
+        "send dY back through W2, then through tanh (its derivative is easy to write with H itself), "
+        "then through the first matmul.",
+        "dH = dY @ W2.T; dZ = dH * (1 - H**2); dW1 = X.T @ dZ.",
+    ),
+    "b1": (
+        "like b2, one level down: collect the gradient at the pre-activation over the batch.",
+        "db1 = dZ.sum(0) with dZ = (dY @ W2.T) * (1 - H**2), shape (hidden,).",
+    ),
 }
 
 
@@ -271,7 +302,7 @@ def check_two_layer_backward(fn: Callable[..., Any]) -> None:
         leaves = {k: v.clone().requires_grad_() for k, v in case.items() if k not in ("X", "y")}
         loss = ref.two_layer_loss(case["X"], case["y"], **leaves)
         expected = dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values())), strict=True))
-        got = fn(**{k: v.clone() for k, v in case.items()})
+        got = call(fn, exercise=2, **{k: v.clone() for k, v in case.items()})
         expect(
             isinstance(got, dict) and set(got) >= set(expected),
             f"two_layer_backward should return a dict with keys {sorted(expected)}; "
@@ -291,8 +322,8 @@ def check_two_layer_backward(fn: Callable[..., Any]) -> None:
                     fail(
                         f"{what} is off by a factor {factor:g}",
                         _short(expected[key].flatten()[:4]),
-                        _short(torch.as_tensor(got[key]).flatten()[:4]),
-                        f"check {mistake}. " + _BACKPROP_HINTS[key],
+                        _preview(got[key]),
+                        f"check {mistake}.",
                     )
-            expect_close(got[key], expected[key], what=what, hint=_BACKPROP_HINTS[key], rtol=1e-7, atol=1e-10)
+            expect_close(got[key], expected[key], what=what, hint=_BACKPROP_HINTS[key], rtol=1e-5, atol=1e-8)
     passed("two_layer_backward matches autograd for W1, b1, W2 and b2 on two networks.")
