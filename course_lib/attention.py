@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.validation import as_bool, as_float, as_int, check_tensor
+
 __all__ = [
     "softmax",
     "causal_mask",
@@ -68,8 +70,7 @@ def causal_mask(context_length: int, device: torch.device | str | None = None) -
         #  [False, False,  True],
         #  [False, False, False]]
     """
-    if context_length < 1:
-        raise ValueError(f"context_length must be a positive integer, got {context_length}")
+    context_length = as_int(context_length, "context_length", minimum=1)
     ones = torch.ones(context_length, context_length, dtype=torch.bool, device=device)
     return torch.triu(ones, diagonal=1)
 
@@ -112,7 +113,13 @@ def simple_attention(x: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores, dim=-1) @ x
 
 
+def _sizes(**sizes: int) -> list[int]:
+    """Each layer size as a Python int (numpy and 0-d tensor integers too), or an error naming it."""
+    return [as_int(value, name, minimum=1) for name, value in sizes.items()]
+
+
 def _check_input(x: torch.Tensor, d_in: int, context_length: int | None) -> None:
+    check_tensor(x, "x", dtype="float", hint="attention works on embedding vectors, e.g. tok_emb(token_ids)")
     if x.dim() != 3:
         raise ValueError(
             f"expected input of shape [batch, tokens, d_in], got {x.dim()} dimensions {tuple(x.shape)}: "
@@ -139,6 +146,8 @@ class SelfAttention(nn.Module):
 
     def __init__(self, d_in: int, d_out: int, qkv_bias: bool = False) -> None:
         super().__init__()
+        d_in, d_out = _sizes(d_in=d_in, d_out=d_out)
+        qkv_bias = as_bool(qkv_bias, "qkv_bias")
         self.d_in = d_in
         self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
@@ -168,7 +177,9 @@ class CausalAttention(nn.Module):
         fused: bool = True,
     ) -> None:
         super().__init__()
-        _check_dropout(dropout)
+        d_in, d_out, context_length = _sizes(d_in=d_in, d_out=d_out, context_length=context_length)
+        dropout = _check_dropout(dropout)
+        qkv_bias, fused = as_bool(qkv_bias, "qkv_bias"), as_bool(fused, "fused")
         self.d_in = d_in
         self.context_length = context_length
         self.dropout = dropout
@@ -208,7 +219,8 @@ class MultiHeadAttentionWrapper(nn.Module):
         fused: bool = True,
     ) -> None:
         super().__init__()
-        _check_heads(d_out, num_heads)
+        d_in, d_out, context_length = _sizes(d_in=d_in, d_out=d_out, context_length=context_length)
+        num_heads = _check_heads(d_out, num_heads)
         head_dim = d_out // num_heads
         self.heads = nn.ModuleList(
             CausalAttention(d_in, head_dim, context_length, dropout, qkv_bias, fused) for _ in range(num_heads)
@@ -218,20 +230,21 @@ class MultiHeadAttentionWrapper(nn.Module):
         return torch.cat([head(x) for head in self.heads], dim=-1)
 
 
-def _check_dropout(dropout: float) -> None:
+def _check_dropout(dropout: float) -> float:
+    dropout = as_float(dropout, "dropout")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout is a probability in [0, 1), got {dropout}")
 
 
-def _check_heads(d_out: int, num_heads: int) -> None:
-    if num_heads < 1:
-        raise ValueError(f"num_heads must be a positive integer, got {num_heads}")
+def _check_heads(d_out: int, num_heads: int) -> int:
+    num_heads = as_int(num_heads, "num_heads", minimum=1)
     if d_out % num_heads != 0:
         raise ValueError(
             f"d_out={d_out} is not divisible by num_heads={num_heads}: each head gets d_out // num_heads "
             f"features, so pick num_heads among the divisors of {d_out} (or change d_out)"
         )
 
+    return num_heads
 
 class MultiHeadAttention(nn.Module):
     """Efficient causal multi-head attention: one projection, heads split by reshaping.
@@ -260,8 +273,10 @@ class MultiHeadAttention(nn.Module):
         fused: bool = True,
     ) -> None:
         super().__init__()
-        _check_heads(d_out, num_heads)
-        _check_dropout(dropout)
+        d_in, d_out, context_length = _sizes(d_in=d_in, d_out=d_out, context_length=context_length)
+        num_heads = _check_heads(d_out, num_heads)
+        dropout = _check_dropout(dropout)
+        qkv_bias, fused = as_bool(qkv_bias, "qkv_bias"), as_bool(fused, "fused")
         self.d_in = d_in
         self.d_out = d_out
         self.context_length = context_length
