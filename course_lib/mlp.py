@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from tqdm.auto import trange
 
+from course_lib.validation import as_bool, as_float, as_int, as_str
+
 Params = dict[str, np.ndarray]
 PARAM_NAMES: tuple[str, ...] = ("W1", "b1", "W2", "b2")
 
@@ -132,9 +134,8 @@ def init_params(hidden: int = 10, seed: int = 0) -> Params:
     Every weight and bias is drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the
     same distribution ``torch.nn.Linear`` uses, so numpy and PyTorch start alike.
     """
-    if hidden < 1:
-        raise ValueError(f"hidden must be a positive number of units, got {hidden}")
-    rng = np.random.default_rng(seed)
+    hidden = as_int(hidden, "hidden", minimum=1, hint="the number of hidden units, e.g. 10")
+    rng = np.random.default_rng(as_int(seed, "seed"))
     bound2 = 1.0 / np.sqrt(hidden)
     return {
         "W1": rng.uniform(-1.0, 1.0, size=(1, hidden)),
@@ -242,8 +243,9 @@ def train_numpy(
     seed: int = 0,
 ) -> tuple[Params, list[float]]:
     """Full-batch gradient descent by hand; returns the parameters and the loss of every epoch."""
-    if num_epochs < 1:
+    if as_int(num_epochs, "num_epochs") < 1:
         raise ValueError(f"num_epochs must be at least 1, got {num_epochs}")
+    lr = as_float(lr, "lr", minimum=0.0)
     params = init_params(hidden, seed)
     losses = []
     for _ in range(num_epochs):
@@ -263,13 +265,14 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, 
 
 
 def _activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
+    if as_str(name, "activation") not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}: choose one of {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
 
 
 def make_mlp(hidden: int = 10, activation: str = "tanh") -> nn.Sequential:
     """The 1-``hidden``-1 network as ``nn.Sequential(Linear, activation, Linear)``."""
+    hidden = as_int(hidden, "hidden", minimum=1)
     return nn.Sequential(nn.Linear(1, hidden), _activation(activation), nn.Linear(hidden, 1))
 
 
@@ -278,6 +281,7 @@ class MLP(nn.Module):
 
     def __init__(self, hidden: int = 10, activation: str = "tanh") -> None:
         super().__init__()
+        hidden = as_int(hidden, "hidden", minimum=1)
         self.hidden = nn.Linear(1, hidden)
         self.act = _activation(activation)
         self.out = nn.Linear(hidden, 1)
@@ -338,8 +342,11 @@ def train_torch(
     tensor and read once at the end, so a GPU is not made to wait every step.
     ``progress=True`` shows a progress bar.
     """
-    if method not in OPTIMIZERS:
+    if as_str(method, "method") not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer method {method!r}: choose one of {', '.join(OPTIMIZERS)}")
+    num_epochs = as_int(num_epochs, "num_epochs", minimum=1)
+    lr = as_float(lr, "lr", minimum=0.0)
+    cosine, progress = as_bool(cosine, "cosine"), as_bool(progress, "progress")
     optimizer = OPTIMIZERS[method](model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_epochs) if cosine else None
     loss_fn = nn.MSELoss()
@@ -393,7 +400,8 @@ def fit_torch(
     are (notebook 02, experiment 5).
     """
     T, cp = np.asarray(T, dtype=float), np.asarray(cp, dtype=float)
-    if normalise:
+    seed = as_int(seed, "seed")
+    if as_bool(normalise, "normalise"):
         x_scaler, y_scaler = MinMaxScaler.fit(T), MinMaxScaler.fit(cp)
     else:
         x_scaler, y_scaler = MinMaxScaler(0.0, 1.0), MinMaxScaler(0.0, 1.0)
