@@ -24,6 +24,8 @@ from collections.abc import Iterable
 
 import torch
 
+from course_lib.validation import as_bool, as_float, as_int, describe
+
 
 def check_sgd_settings(
     lr: float,
@@ -32,7 +34,10 @@ def check_sgd_settings(
     weight_decay: float = 0.0,
     nesterov: bool = False,
 ) -> None:
-    """Raise ``ValueError`` for settings that ``torch.optim.SGD`` also refuses."""
+    """Raise ``ValueError`` for settings that ``torch.optim.SGD`` also refuses (``TypeError`` for a non-number)."""
+    lr, momentum = as_float(lr, "lr"), as_float(momentum, "momentum")
+    dampening, weight_decay = as_float(dampening, "dampening"), as_float(weight_decay, "weight_decay")
+    nesterov = as_bool(nesterov, "nesterov")
     if lr < 0:
         raise ValueError(f"lr={lr} is negative; to climb the objective instead, use maximize=True")
     if momentum < 0:
@@ -105,7 +110,7 @@ def adam_update(
     entry then moves by about ``lr`` in the direction of the averaged gradient,
     whatever the scale of that gradient.
     """
-    if step < 1:
+    if as_int(step, "step") < 1:
         raise ValueError(f"step={step}: Adam counts steps from 1 (the first update is step 1)")
     beta1, beta2 = betas
     g = -grad if maximize else grad
@@ -121,6 +126,8 @@ def adam_update(
 
 
 def _as_list(params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+    if isinstance(params, torch.Tensor):  # list(w) would give w's rows, views that never get a .grad
+        raise TypeError(f"params must be a list of tensors, got {describe(params)}: write [w] for one tensor")
     params = list(params)
     if not params:
         raise ValueError("the optimizer got no parameters: pass e.g. model.parameters() or [w, b]")
@@ -185,6 +192,10 @@ class Adam:
         weight_decay: float = 0.0,
         maximize: bool = False,
     ) -> None:
+        lr, eps, weight_decay = as_float(lr, "lr"), as_float(eps, "eps"), as_float(weight_decay, "weight_decay")
+        betas = tuple(as_float(beta, f"betas[{i}]") for i, beta in enumerate(betas))
+        if len(betas) != 2:
+            raise ValueError(f"betas must be two numbers (beta1, beta2), e.g. (0.9, 0.999), got {betas}")
         if lr < 0 or eps < 0 or weight_decay < 0:
             raise ValueError(
                 f"lr, eps and weight_decay must be >= 0; got lr={lr}, eps={eps}, weight_decay={weight_decay}"
