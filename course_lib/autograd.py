@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 import torch
 
+from course_lib.validation import as_float, check_tensor
+
 
 def neuron_loss(w: torch.Tensor, x: torch.Tensor, b: torch.Tensor, y: float | torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of one logistic neuron against the label ``y`` (0 or 1).
@@ -26,6 +28,8 @@ def neuron_loss(w: torch.Tensor, x: torch.Tensor, b: torch.Tensor, y: float | to
     ``z = w @ x + b``, ``a = sigmoid(z)``, ``L = -(y log a + (1 - y) log(1 - a))``.
     Returns a 0-d tensor, differentiable with respect to ``w`` and ``b``.
     """
+    check_tensor(w, "w", dtype="float")
+    check_tensor(x, "x", dtype="float")
     if w.shape != x.shape or w.dim() != 1:
         raise ValueError(
             f"w and x must be vectors of the same length; got shapes {tuple(w.shape)} and {tuple(x.shape)}"
@@ -60,6 +64,12 @@ def central_difference(
     (float32 wants ``h`` near ``1e-2``). It costs two calls of ``f`` per entry: a
     witness for small tests, not a way to train.
     """
+    if not callable(f):
+        raise TypeError(f"f must be a function of x that returns a scalar tensor, got {type(f).__name__}")
+    h = as_float(h, "h", minimum=0.0, hint="a small step such as 1e-6 (float64) or 1e-2 (float32)")
+    if h == 0:
+        raise ValueError("h must be > 0: a step of 0 divides by zero; use about 1e-6 with float64")
+    check_tensor(x, "x")
     if not x.is_floating_point():
         raise TypeError(f"x has dtype {x.dtype}; central differences need floats, e.g. x.to(torch.float64)")
     x = x.detach().contiguous()  # so that .view(-1) walks the entries of a transposed x too
@@ -86,6 +96,8 @@ def two_layer_forward(
     Shapes: ``X`` is (n, d_in), ``W1`` (d_in, hidden), ``b1`` (hidden,),
     ``W2`` (hidden, d_out), ``b2`` (d_out,); ``H`` is (n, hidden) and ``y_hat`` (n, d_out).
     """
+    for name, t in (("X", X), ("W1", W1), ("W2", W2)):
+        check_tensor(t, name, dtype="float", dim=2)
     if X.shape[1] != W1.shape[0] or W1.shape[1] != W2.shape[0]:
         raise ValueError(
             f"shapes do not chain: X {tuple(X.shape)} @ W1 {tuple(W1.shape)} @ W2 {tuple(W2.shape)}; "

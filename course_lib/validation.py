@@ -317,8 +317,8 @@ def check_tensor(
         raise TypeError(f"{name} must be a torch tensor, got {describe(value)}: {fix}{_extra(hint)}")
     if dtype == "integer" and (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool):
         raise TypeError(
-            f"{name} must hold integers, got dtype {value.dtype}: token ids index a table, so they are whole "
-            f"numbers made by a tokenizer (a float would be rounded to a token nobody wrote){_extra(hint)}"
+            f"{name} must hold integers, got dtype {value.dtype}: ids and indices are whole numbers, and rounding "
+            f"a float would pick an entry nobody meant{_extra(hint)}"
         )
     if dtype == "float" and not value.is_floating_point():
         raise TypeError(f"{name} must hold floats, got dtype {value.dtype}: use .float(){_extra(hint)}")
