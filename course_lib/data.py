@@ -12,7 +12,11 @@ the repository. ``fetch(name)`` returns a local path to the file:
 
 Nothing here downloads at import time. A wrong hash is always an error, and so
 is being offline without the file: the message names the file, its URL and
-``COURSE_DATA_DIR``.
+``COURSE_DATA_DIR`` (or ``COURSE_CACHE_DIR`` when the cache cannot be written),
+and it is the whole message, not the last line of a long chained traceback.
+A download or archive that fails its check is deleted, so the next ``fetch``
+starts clean. The SMS archive has no published hash; the member we extract
+from it is verified instead.
 
 Tiny files we make ourselves (the N2 heat capacity table) ship inside the
 package instead, see ``load_n2_cp``.
@@ -23,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -214,6 +220,10 @@ class DataUnavailableError(FileNotFoundError):
     """The file is neither in ``COURSE_DATA_DIR`` nor in the cache, and the download failed."""
 
 
+class DataCorruptError(ValueError):
+    """A downloaded file or archive failed its sha256 check (it has been deleted)."""
+
+
 def sha256_of(path: Path) -> str:
     """The sha256 of a file's bytes, as 64 hex digits."""
     digest = hashlib.sha256()
@@ -285,26 +295,77 @@ def _pooch(folder: Path):
     )
 
 
-def _download(entry: DataFile, target: Path) -> None:
-    """Download ``entry`` into ``target`` through the pooch registry, verifying its hash."""
+def _remove(*paths: Path) -> None:
+    """Delete files and folders, ignoring those that are not there."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _check_writable(folder: Path, entry: DataFile) -> None:
+    """Make sure a download can be written into ``folder``, or say which variable to change."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise DataUnavailableError(
+            f"could not get {entry.filename}: the download cache {folder} cannot be written "
+            f"({type(error).__name__}: {error.strerror or error}).\n"
+            f"  Fix: set {CACHE_DIR_VAR} to a folder you can write to, or put {entry.filename} "
+            f"(from {entry.url}) in a folder and set {DATA_DIR_VAR} to that folder."
+        ) from None
+
+
+def _download(entry: DataFile, folder: Path) -> None:
+    """Download ``entry`` into the cache ``folder`` through the pooch registry, verifying its hash.
+
+    pooch checks a plain file's sha256 itself and keeps nothing that fails. An
+    archive has no registered hash, so pooch would keep a broken one forever;
+    we check the extracted member and delete the archive and its extraction
+    when it is not the expected file.
+    """
     import pooch
 
-    registry = _pooch(target.parent)
+    registry = _pooch(folder)
     downloader = pooch.HTTPDownloader(progressbar=True, timeout=60)
     if entry.archive_member is None:
-        registry.fetch(entry.filename, downloader=downloader)
+        try:
+            registry.fetch(entry.filename, downloader=downloader)
+        except ValueError as error:  # pooch's hash mismatch; the download was not kept
+            if "hash" not in str(error).lower():
+                raise
+            raise DataCorruptError(
+                f"{entry.filename} downloaded from {entry.url} has the wrong hash (sha256), not {entry.sha256}: "
+                f"the download was damaged or the file changed upstream. It was deleted; run again to retry, "
+                f"or put a good copy in a folder and set {DATA_DIR_VAR} to that folder."
+            ) from None
         return
-    members = registry.fetch(
-        _registry_key(entry), downloader=downloader, processor=pooch.Unzip(members=[entry.archive_member])
-    )
-    extracted = Path(members[0])
-    found = sha256_of(extracted)
-    if found != entry.sha256:
-        raise ValueError(
-            f"{entry.archive_member} from {entry.url} has sha256 {found}, but the course expects "
-            f"{entry.sha256}: the archive has changed upstream. Put the expected file in {DATA_DIR_VAR}."
+    archive = folder / _registry_key(entry)
+    extracted_dir = archive.with_name(archive.name + ".unzip")  # where pooch.Unzip extracts
+    try:
+        members = registry.fetch(
+            _registry_key(entry), downloader=downloader, processor=pooch.Unzip(members=[entry.archive_member])
         )
-    shutil.copyfile(extracted, target)
+        extracted = Path(members[0])
+        found = sha256_of(extracted)
+    except (zipfile.BadZipFile, KeyError, IndexError, FileNotFoundError) as error:
+        _remove(archive, extracted_dir)
+        raise DataCorruptError(
+            f"the archive downloaded from {entry.url} is broken or lacks {entry.archive_member} "
+            f"({type(error).__name__}: {error}). It was deleted; run again to download it afresh, or put "
+            f"{entry.filename} in a folder and set {DATA_DIR_VAR} to that folder."
+        ) from None
+    if found != entry.sha256:
+        _remove(archive, extracted_dir)
+        raise DataCorruptError(
+            f"{entry.archive_member} from {entry.url} has sha256 {found}, but the course expects "
+            f"{entry.sha256}: the archive has changed upstream or was damaged. It was deleted; run again to "
+            f"retry, or put the expected file in {DATA_DIR_VAR}."
+        )
+    shutil.copyfile(extracted, folder / entry.filename)
 
 
 def fetch(name: str) -> Path:
@@ -318,21 +379,26 @@ def fetch(name: str) -> Path:
     local = _from_data_dir(entry)
     if local is not None:
         return local
-    target = cache_dir() / entry.filename
+    folder = cache_dir()
+    target = folder / entry.filename
     if target.is_file() and sha256_of(target) == entry.sha256:
         return target
+    _check_writable(target.parent, entry)
     import requests
 
     try:
-        _download(entry, target)
+        _download(entry, folder)
     except (requests.exceptions.RequestException, OSError) as error:
+        # `from None`: this message is the whole story; the chain below it would be ~200 lines of urllib3.
+        cause = f"{type(error).__name__}: {error}"
         raise DataUnavailableError(
             f"could not get {entry.filename} ({entry.about}).\n"
             f"  It is not in {DATA_DIR_VAR} ({os.environ.get(DATA_DIR_VAR) or 'unset'}) nor in the cache "
-            f"({target.parent}),\n  and downloading it from {entry.url} failed: {error}.\n"
+            f"({folder}),\n  and downloading it from {entry.url} failed: "
+            f"{cause if len(cause) < 300 else cause[:297] + '...'}\n"
             f"  Fix: connect to the internet and run again, or download that URL yourself, save it as "
             f"{entry.filename} in a folder, and set {DATA_DIR_VAR} to that folder."
-        ) from error
+        ) from None
     return target
 
 

@@ -197,3 +197,149 @@ def test_an_archive_whose_member_changed_is_rejected(monkeypatch, local_server, 
     with pytest.raises(ValueError, match="the archive has changed upstream"):
         data.fetch("sms-spam-collection")
     assert not (empty_cache / "SMSSpamCollection.tsv").exists()
+
+
+# ---- clear errors and recovery from broken downloads (issue 9) --------------
+
+
+def test_the_offline_error_is_the_whole_story_not_a_chain(monkeypatch, offline, empty_cache):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    with pytest.raises(data.DataUnavailableError) as error:
+        data.fetch("the-verdict")
+    assert error.value.__cause__ is None and error.value.__suppress_context__, "raise ... from None"
+    message = str(error.value)
+    assert "ConnectionError" in message and len(message) < 1200
+
+
+def test_a_cache_that_cannot_be_created_names_course_cache_dir(monkeypatch, tmp_path, offline):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
+    with pytest.raises(data.DataUnavailableError, match=r"cannot be written[\s\S]*set COURSE_CACHE_DIR") as error:
+        data.fetch("the-verdict")
+    assert "connect to the internet" not in str(error.value)
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+
+
+def test_a_read_only_cache_names_course_cache_dir(monkeypatch, offline, empty_cache):
+    # The tests may run as root, for whom chmod does not forbid writing: refuse the write the way a
+    # read-only folder does.
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setattr(data.tempfile, "TemporaryFile", read_only)
+    with pytest.raises(data.DataUnavailableError, match=r"Permission denied[\s\S]*set COURSE_CACHE_DIR to a folder"):
+        data.fetch("the-verdict")
+
+
+def test_a_file_in_a_read_only_cache_is_still_used(monkeypatch, offline, empty_cache):
+    entry = data.REGISTRY["the-verdict"]
+    if not (SHARED / entry.filename).is_file():
+        pytest.skip(f"no local copy of the data in {SHARED}")
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    empty_cache.mkdir()
+    (empty_cache / entry.filename).write_bytes((SHARED / entry.filename).read_bytes())
+    monkeypatch.setattr(data.tempfile, "TemporaryFile", None)  # any write attempt would fail
+    assert data.fetch("the-verdict") == empty_cache / entry.filename
+
+
+@needs_shared
+def test_a_broken_download_is_dropped_and_the_next_fetch_succeeds(monkeypatch, local_server, empty_cache):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    served = local_server("the-verdict")
+    served.write_text("a truncated story")
+    with pytest.raises(data.DataCorruptError, match=r"the-verdict\.txt downloaded from .* wrong hash") as error:
+        data.fetch("the-verdict")
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+    assert not (empty_cache / "the-verdict.txt").exists()
+    served.write_bytes((SHARED / "the-verdict.txt").read_bytes())  # the server is fixed
+    assert data.sha256_of(data.fetch("the-verdict")) == data.REGISTRY["the-verdict"].sha256
+
+
+def _zip_with(path: Path, member: str, source: Path | None, text: str = "") -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        if source is None:
+            archive.writestr(member, text)
+        else:
+            archive.write(source, arcname=member)
+
+
+@needs_shared
+@pytest.mark.parametrize("broken", ["not a zip", "truncated zip", "wrong member", "member missing"])
+def test_a_broken_archive_is_deleted_and_the_next_fetch_succeeds(broken, monkeypatch, local_server, empty_cache):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    entry = data.REGISTRY["sms-spam-collection"]
+    served = local_server("sms-spam-collection")
+    source = SHARED / entry.filename
+    if broken == "not a zip":
+        served.write_text("<html>503 Service Unavailable</html>")
+    elif broken == "truncated zip":
+        _zip_with(served, entry.archive_member, source)
+        served.write_bytes(served.read_bytes()[:5000])
+    elif broken == "wrong member":
+        _zip_with(served, entry.archive_member, None, "ham\thello\n")
+    else:
+        _zip_with(served, "readme.txt", None, "no data in here")
+    with pytest.raises(data.DataCorruptError, match="It was deleted") as error:
+        data.fetch("sms-spam-collection")
+    assert error.value.__cause__ is None
+    assert sorted(p.name for p in empty_cache.iterdir()) == [], "the broken archive and its extraction are gone"
+
+    _zip_with(served, entry.archive_member, source)  # the server now has the right archive
+    path = data.fetch("sms-spam-collection")
+    assert path == empty_cache / entry.filename
+    assert data.sha256_of(path) == entry.sha256
+
+
+def test_a_file_in_a_subfolder_is_downloaded_to_the_path_fetch_returns(monkeypatch, local_server, empty_cache):
+    entry = data.REGISTRY["names-arabic"]
+    if not (SHARED / entry.filename).is_file():
+        pytest.skip(f"no local copy of {entry.filename} in {SHARED}")
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    local_server("names-arabic").write_bytes((SHARED / entry.filename).read_bytes())
+    path = data.fetch("names-arabic")
+    assert path == empty_cache / "names" / "Arabic.txt" and path.is_file()
+    assert data.sha256_of(path) == entry.sha256
+
+
+# ---- tiktoken's own downloads -------------------------------------------------
+
+
+def test_tiktoken_offline_without_its_cache_is_a_clear_error(monkeypatch, tmp_path, offline):
+    import tiktoken.registry
+
+    from course_lib.tokenizer import load_tiktoken
+
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})  # forget encodings loaded earlier in this process
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty"))
+    with pytest.raises(data.DataUnavailableError, match=r"'gpt2'[\s\S]*TIKTOKEN_CACHE_DIR") as error:
+        load_tiktoken("gpt2")
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+    assert str(tmp_path / "empty") in str(error.value)
+
+
+def test_tiktoken_from_its_cache_needs_no_network(monkeypatch, offline):
+    import tiktoken.registry
+
+    from course_lib.tokenizer import load_tiktoken
+
+    cache = SHARED / "tiktoken_cache"
+    if not cache.is_dir():
+        pytest.skip(f"no tiktoken cache in {cache}")
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
+    assert load_tiktoken("gpt2").encode("Hello world") == [15496, 995]
+    with pytest.raises(ValueError, match="no encoding 'gpt-2'.*gpt2"):
+        load_tiktoken("gpt-2")
+
+
+def test_ci_sets_the_data_folders_only_when_they_exist(root: Path):
+    script = (root / ".ci" / "run").read_text()
+    guarded = script.split('if [ -d "$shared" ]; then', 1)
+    assert len(guarded) == 2, ".ci/run must test that ../shared/data exists"
+    before, inside = guarded[0], guarded[1].split("fi", 1)[0]
+    assert "COURSE_DATA_DIR" not in before and "TIKTOKEN_CACHE_DIR" not in before
+    assert 'export COURSE_DATA_DIR="$shared"' in inside and "export TIKTOKEN_CACHE_DIR" in inside
