@@ -234,6 +234,7 @@ def _check_dropout(dropout: float) -> float:
     dropout = as_float(dropout, "dropout")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout is a probability in [0, 1), got {dropout}")
+    return dropout
 
 
 def _check_heads(d_out: int, num_heads: int) -> int:
@@ -243,8 +244,8 @@ def _check_heads(d_out: int, num_heads: int) -> int:
             f"d_out={d_out} is not divisible by num_heads={num_heads}: each head gets d_out // num_heads "
             f"features, so pick num_heads among the divisors of {d_out} (or change d_out)"
         )
-
     return num_heads
+
 
 class MultiHeadAttention(nn.Module):
     """Efficient causal multi-head attention: one projection, heads split by reshaping.
@@ -260,6 +261,12 @@ class MultiHeadAttention(nn.Module):
     ``fused=False``: the explicit path :func:`attend` with the ``mask`` buffer.
     ``dropout`` applies to the attention weights in training mode only.
     The state dict holds only ``qkv.*`` and ``out_proj.*``.
+
+    ``kv_cache`` (generation, notebook 06): an object with ``length`` (tokens
+    already stored) and ``append(k, v)`` that stores the new keys and values and
+    returns all of them, such as :class:`course_lib.gpt.LayerKVCache`. The new
+    queries sit at positions ``length, length + 1, ...``, so query ``i`` may see
+    keys ``0 .. length + i``: the rows ``length ..`` of the causal mask.
     """
 
     def __init__(
@@ -298,16 +305,24 @@ class MultiHeadAttention(nn.Module):
         B, _, T, _ = t.shape
         return t.transpose(1, 2).reshape(B, T, self.d_out)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kv_cache=None) -> torch.Tensor:
         _check_input(x, self.d_in, self.context_length)
         T = x.shape[1]
         q, k, v = self.qkv(x).split(self.d_out, dim=-1)
         q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        start = 0
+        if kv_cache is not None:
+            start = kv_cache.length
+            k, v = kv_cache.append(k, v)
+        mask = self.mask[start : start + T, : start + T]  # True = forbidden
         p = self.dropout if self.training else 0.0
-        if self.fused:
+        if self.fused and start == 0:
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        elif self.fused:  # one new token sees everything stored: no mask needed
+            allowed = None if T == 1 else ~mask
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)
         else:
-            out = attend(q, k, v, mask=self.mask[:T, :T], dropout_p=p, training=self.training)
+            out = attend(q, k, v, mask=mask, dropout_p=p, training=self.training)
         return self.out_proj(self.merge_heads(out))
 
 

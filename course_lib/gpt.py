@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.attention import MultiHeadAttention
+from course_lib.validation import as_bool, as_float, as_int, check_tensor
 
 __all__ = [
     "GPTConfig",
@@ -48,6 +49,9 @@ __all__ = [
     "FeedForward",
     "TransformerBlock",
     "GPTModel",
+    "KVCache",
+    "LayerKVCache",
+    "check_token_ids",
     "count_parameters",
     "parameter_count",
     "memory_mb",
@@ -76,6 +80,12 @@ class GPTConfig:
       (embeddings, attention weights, residual branches).
     - ``qkv_bias``: whether the query/key/value projection has a bias. OpenAI's
       GPT-2 has one; models trained from scratch in this course do without.
+    - ``pad_vocab_to_multiple_of``: give the embedding and the output head
+      extra rows up to the next multiple of this number (64 turns GPT-2's
+      50,257 into 50,304), because matrix multiplies run faster on GPUs when
+      sizes are multiples of 64. 1 (the default) pads nothing. The extra rows
+      are never a token: :class:`GPTModel` slices its logits back to
+      ``vocab_size`` columns, so they can never be chosen or sampled.
 
     Frozen, so a config can be shared safely; make a variant with
     ``dataclasses.replace(cfg, num_layers=2)``.
@@ -88,12 +98,20 @@ class GPTConfig:
     num_layers: int = 12
     dropout: float = 0.1
     qkv_bias: bool = False
+    pad_vocab_to_multiple_of: int = 1
+
+    @property
+    def padded_vocab_size(self) -> int:
+        """Rows of the embedding and the head: ``vocab_size`` rounded up to ``pad_vocab_to_multiple_of``."""
+        multiple = self.pad_vocab_to_multiple_of
+        return -(-self.vocab_size // multiple) * multiple
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "context_length", "emb_dim", "num_heads", "num_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("vocab_size", "context_length", "emb_dim", "num_heads", "num_layers", "pad_vocab_to_multiple_of"):
+            # np.int64(100) and a 0-d tensor are accepted and stored as int; True and 100.0 are refused.
+            object.__setattr__(self, name, as_int(getattr(self, name), f"GPTConfig.{name}", minimum=1))
+        object.__setattr__(self, "dropout", as_float(self.dropout, "GPTConfig.dropout"))
+        object.__setattr__(self, "qkv_bias", as_bool(self.qkv_bias, "GPTConfig.qkv_bias"))
         if self.emb_dim % self.num_heads != 0:
             raise ValueError(
                 f"emb_dim={self.emb_dim} is not divisible by num_heads={self.num_heads}: "
@@ -209,7 +227,8 @@ class TransformerBlock(nn.Module):
     "Pre-norm": the input is normalised before each sub-layer, while the
     residual stream ``x`` itself passes through untouched, which keeps
     gradients healthy in deep stacks. Shape in = shape out = ``[B, T, emb_dim]``.
-    ``fused`` picks the attention path (see :class:`MultiHeadAttention`).
+    ``fused`` picks the attention path (see :class:`MultiHeadAttention`);
+    ``kv_cache`` (a :class:`LayerKVCache`, for generation) is handed to attention.
     """
 
     def __init__(self, cfg: GPTConfig, fused: bool = True) -> None:
@@ -228,10 +247,106 @@ class TransformerBlock(nn.Module):
         self.ff = FeedForward(cfg.emb_dim)
         self.drop_resid = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop_resid(self.att(self.norm1(x)))
+    def forward(self, x: torch.Tensor, kv_cache: LayerKVCache | None = None) -> torch.Tensor:
+        x = x + self.drop_resid(self.att(self.norm1(x), kv_cache=kv_cache))
         x = x + self.drop_resid(self.ff(self.norm2(x)))
         return x
+
+
+# --------------------------------------------------------------------------- the KV cache
+
+
+class LayerKVCache:
+    """The keys and values one attention layer has computed so far, for generation.
+
+    In generation, the model sees the same prefix again at every step; only the
+    newest token is new. A token's key and value never change once computed
+    (attention is causal), so we store them and feed the model just the new
+    token: its query attends to every stored key. That turns each step from a
+    pass over the whole window into a pass over one token.
+
+    Storage is allocated on the first :meth:`append` (so it takes that call's
+    batch size, dtype and device) with room for ``max_length`` tokens, and
+    filled left to right; ``length`` counts the tokens stored.
+    """
+
+    def __init__(self, max_length: int) -> None:
+        self.max_length = max_length
+        self.length = 0
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store ``k``, ``v`` (``[B, heads, T_new, head_dim]``); return all keys and values so far."""
+        start, end = self.length, self.length + k.shape[2]
+        if end > self.max_length:
+            raise ValueError(
+                f"the KV cache holds {start} tokens and cannot take {k.shape[2]} more (room for "
+                f"{self.max_length}): positions past the context do not exist; recompute on the last window"
+            )
+        if self.keys is None:
+            B, H, _, D = k.shape
+            self.keys = k.new_empty(B, H, self.max_length, D)
+            self.values = v.new_empty(B, H, self.max_length, D)
+        self.keys[:, :, start:end] = k
+        self.values[:, :, start:end] = v
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep the batch rows ``index`` (in that order): beam search copies the beams it continues."""
+        if self.keys is not None:
+            self.keys = self.keys.index_select(0, index)
+            self.values = self.values.index_select(0, index)
+
+
+class KVCache:
+    """One :class:`LayerKVCache` per transformer block; ``length`` = tokens already seen.
+
+    Make one with ``model.new_kv_cache()``, pass it to every call
+    ``model(token_ids, kv_cache=cache)``: the first call (the prompt) fills it,
+    each later call gives only the new tokens, whose positions continue at
+    ``cache.length``. GPT-2 learned a position embedding for each of
+    ``context_length`` positions and no more, so the cache is full at
+    ``context_length`` tokens; :func:`course_lib.generate.generate` then goes
+    back to recomputing the last window at every step.
+    """
+
+    def __init__(self, num_layers: int, max_length: int) -> None:
+        self.layers = [LayerKVCache(max_length) for _ in range(num_layers)]
+
+    @property
+    def length(self) -> int:
+        return self.layers[0].length
+
+    @property
+    def max_length(self) -> int:
+        return self.layers[0].max_length
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep the batch rows ``index`` in every layer (see :meth:`LayerKVCache.reorder`)."""
+        for layer in self.layers:
+            layer.reorder(index)
+
+
+def check_token_ids(token_ids: torch.Tensor, vocab_size: int) -> None:
+    """Raise a clear ``ValueError`` unless every id lies in ``[0, vocab_size)``.
+
+    Reading the minimum and maximum back to Python waits for the device (a
+    host synchronisation), so :class:`GPTModel` calls this only for ids on the
+    CPU and outside ``torch.compile``; data loaders and
+    :func:`course_lib.generate.generate` call it once on their input. On a GPU
+    an unchecked bad id stops the program with a device-side assert instead.
+    """
+    if token_ids.numel() == 0:
+        return
+    low, high = int(token_ids.min()), int(token_ids.max())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(
+            f"token ids must lie in [0, {vocab_size}), the model's vocabulary, but they run from "
+            f"{low} to {high}: encode with the tokenizer the model was "
+            "built for, or build the model with cfg.vocab_size = tokenizer.vocab_size"
+        )
 
 
 class GPTModel(nn.Module):
@@ -248,19 +363,39 @@ class GPTModel(nn.Module):
     it to ``tok_emb`` (124,412,160), and :func:`load_hf_gpt2_weights` copies the
     embedding into the head. Weights start from PyTorch's default
     initialisation. ``fused_attention=False`` uses the explicit attention path.
+
+    ``kv_cache`` (from :meth:`new_kv_cache`) makes generation incremental: the
+    positions of ``token_ids`` start at ``kv_cache.length``, and their keys and
+    values are stored for the next call (see :class:`KVCache`).
+
+    Token ids outside ``[0, vocab_size)`` raise a clear ``ValueError`` when the
+    ids are on the CPU. On a GPU, and inside ``torch.compile``, the check is
+    skipped, because reading the ids back would stall the GPU at every step
+    (and break the compiled graph); check them once with
+    :func:`check_token_ids` where the data is made. With
+    ``cfg.pad_vocab_to_multiple_of``, the logits are sliced back to
+    ``vocab_size`` columns.
     """
 
     def __init__(self, cfg: GPTConfig, fused_attention: bool = True) -> None:
         super().__init__()
         self.cfg = cfg
-        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
+        self.tok_emb = nn.Embedding(cfg.padded_vocab_size, cfg.emb_dim)
         self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)
         self.drop_emb = nn.Dropout(cfg.dropout)
         self.blocks = nn.Sequential(*(TransformerBlock(cfg, fused_attention) for _ in range(cfg.num_layers)))
         self.final_norm = LayerNorm(cfg.emb_dim)
-        self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
+        self.out_head = nn.Linear(cfg.emb_dim, cfg.padded_vocab_size, bias=False)
 
-    def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
+    def new_kv_cache(self, max_length: int | None = None) -> KVCache:
+        """An empty :class:`KVCache` with room for ``max_length`` tokens (default: the context)."""
+        max_length = self.cfg.context_length if max_length is None else max_length
+        if not 1 <= max_length <= self.cfg.context_length:
+            raise ValueError(f"max_length must be in [1, {self.cfg.context_length}] (the context), got {max_length}")
+        return KVCache(self.cfg.num_layers, max_length)
+
+    def forward(self, token_ids: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
+        check_tensor(token_ids, "token_ids", dtype="integer", hint="encode text with the tokenizer first")
         if token_ids.dim() != 2:
             raise ValueError(
                 f"expected token ids of shape [batch, tokens], got shape {tuple(token_ids.shape)}: "
@@ -272,17 +407,22 @@ class GPTModel(nn.Module):
                 f"the input has {T} tokens but the model's context is {self.cfg.context_length}: "
                 "crop it to the last context_length tokens or use a model with a longer context"
             )
-        vocab_size = self.cfg.vocab_size
-        if token_ids.numel() and (int(token_ids.min()) < 0 or int(token_ids.max()) >= vocab_size):
+        start = 0 if kv_cache is None else kv_cache.length
+        if start + T > self.cfg.context_length:
             raise ValueError(
-                f"token ids must lie in [0, {vocab_size}), the model's vocabulary, but they run from "
-                f"{int(token_ids.min())} to {int(token_ids.max())}: encode with the tokenizer the model was "
-                "built for, or build the model with cfg.vocab_size = tokenizer.vocab_size"
+                f"the KV cache holds {start} tokens and {T} more would pass the model's context of "
+                f"{self.cfg.context_length}: start a new cache on the last context_length tokens"
             )
-        positions = torch.arange(T, device=token_ids.device)
+        if token_ids.device.type == "cpu" and not torch.compiler.is_compiling():
+            check_token_ids(token_ids, self.cfg.vocab_size)
+        positions = torch.arange(start, start + T, device=token_ids.device)
         x = self.drop_emb(self.tok_emb(token_ids) + self.pos_emb(positions))
-        x = self.final_norm(self.blocks(x))
-        return self.out_head(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, kv_cache=None if kv_cache is None else kv_cache.layers[i])
+        logits = self.out_head(self.final_norm(x))
+        if self.cfg.padded_vocab_size != self.cfg.vocab_size:
+            logits = logits[..., : self.cfg.vocab_size]  # padding rows are not tokens: never scored
+        return logits
 
 
 # --------------------------------------------------------------------------- counting
@@ -312,10 +452,11 @@ def parameter_count(cfg: GPTConfig, tied_head: bool = False) -> int:
     the output projection ``d*d + d``, the feed-forward ``d*4d + 4d`` and
     ``4d*d + d``, two LayerNorms ``2 * 2d``. Around the blocks: the token and
     position embeddings, the final LayerNorm ``2d`` and the head ``d * vocab``
-    (left out when ``tied_head``). This is how you size GPT-2 xl without
+    (left out when ``tied_head``), both with ``cfg.padded_vocab_size`` rows.
+    This is how you size GPT-2 xl without
     allocating 6 GB.
     """
-    d, v = cfg.emb_dim, cfg.vocab_size
+    d, v = cfg.emb_dim, cfg.padded_vocab_size
     attention = d * 3 * d + (3 * d if cfg.qkv_bias else 0) + d * d + d
     feed_forward = d * 4 * d + 4 * d + 4 * d * d + d
     norms = 2 * 2 * d
@@ -505,6 +646,10 @@ def load_hf_gpt2_weights(model: GPTModel, source: Mapping[str, torch.Tensor] | s
     checkpoint = {k.removeprefix("transformer."): v for k, v in checkpoint.items()}
     checkpoint = {k: v for k, v in checkpoint.items() if not _HF_MASK_BUFFER.match(k)}
     cfg = model.cfg
+    for key in ("wte.weight", "lm_head.weight"):  # a padded vocabulary: zero rows after the real tokens
+        if key in checkpoint and checkpoint[key].shape[0] == cfg.vocab_size < cfg.padded_vocab_size:
+            extra = cfg.padded_vocab_size - cfg.vocab_size
+            checkpoint[key] = F.pad(checkpoint[key], (0, 0, 0, extra))
     if not cfg.qkv_bias and "h.0.attn.c_attn.bias" in checkpoint:
         raise CheckpointMismatchError(
             "the checkpoint has query/key/value biases (h.*.attn.c_attn.bias) but the model was built "
