@@ -23,6 +23,11 @@ CASES = {
     "attention": (["--quick", "--repeats", "1"], ("results", 0, "fwd_ratio")),
     "gpt": (["--quick"], ("ours_over_hf",)),
     "bpe": (["--repeats", "1", "--naive-chars", "3000"], ("ours_over_hf_512",)),
+    # eager only: compiling on 2 CPU cores takes minutes; the GPU run compiles (see README, Scale)
+    "throughput": (
+        ["--device", "cpu", "--tiny", "--variants", "ours,hf,ours-loop", "--steps", "2", "--warmup", "1"],
+        ("results", "ours-loop", "tokens_per_s"),
+    ),
 }
 
 
