@@ -375,7 +375,9 @@ def fetch(name: str) -> Path:
     ``sms-spam-collection``, ``instruction-data``, ``gpt2-encoder`` (encoder.json)
     or ``gpt2-vocab`` (vocab.bpe).
     """
-    entry = _entry(name)
+    from course_lib.validation import as_str
+
+    entry = _entry(as_str(name, "name", hint="a dataset name such as 'the-verdict'"))
     local = _from_data_dir(entry)
     if local is not None:
         return local

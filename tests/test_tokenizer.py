@@ -273,3 +273,137 @@ def test_word_tokenizer_round_trip_unk_and_end_of_text():
         strict.encode("Hello, world")
     with pytest.raises(ValueError, match="not in the vocabulary"):
         tok.decode([tok.vocab_size])
+
+
+# --- lone surrogates: as tiktoken does -------------------------------------------------------
+
+SURROGATES = [
+    "\ud800",  # a lone high surrogate
+    "lone \udfff low",
+    "pair written as two halves: \ud83d\ude00",  # becomes 😀, as in tiktoken
+    "mixed \ud800 and 😀 and \udc00\ud800",
+    "\ud800" * 5 + " words after",
+]
+
+
+@pytest.mark.parametrize("text", SURROGATES, ids=range(len(SURROGATES)))
+def test_gpt2_encodes_lone_surrogates_as_tiktoken_does(gpt2, tiktoken_gpt2, text):
+    assert gpt2.encode(text) == tiktoken_gpt2.encode(text)
+    assert gpt2.encode_ordinary(text) == tiktoken_gpt2.encode_ordinary(text)
+    assert "\ufffd" in gpt2.decode(gpt2.encode(text)) or "😀" in gpt2.decode(gpt2.encode(text))
+
+
+def test_a_trained_tokenizer_takes_surrogates_in_training_and_encoding():
+    tok = BPETokenizer.train("ab \ud800 ab ab", 260)
+    assert tok.decode(tok.encode("ab \udfff")) == "ab \ufffd"
+
+
+# --- tokenizer files: validated on load, errors name the file ---------------------------------
+
+
+def _saved(tmp_path, trained, edit):
+    path = tmp_path / "tok.json"
+    trained.truncated(300).save(path)
+    if edit is not None:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        edited = edit(data)
+        path.write_text(edited if isinstance(edited, str) else json.dumps(edited), encoding="utf-8")
+    return path
+
+
+def _with(data, **changes):
+    return {**data, **changes}
+
+
+def _without(data, key):
+    return {k: v for k, v in data.items() if k != key}
+
+
+BROKEN_FILES = [
+    (lambda d: "{not json", r"is not a JSON tokenizer file"),
+    (lambda d: [1, 2, 3], r"holds a JSON list"),
+    (lambda d: _without(d, "format"), r"not a file written by BPETokenizer\.save \(format None\)"),
+    (lambda d: _with(d, format="minbpe v1"), r"not a file written by BPETokenizer\.save \(format 'minbpe v1'\)"),
+    (lambda d: _with(d, format="course_lib byte-level BPE, version 2"), r"format version 2.*reads version 1"),
+    (lambda d: _without(d, "merges"), r"'merges' is None.*lacks the key"),
+    (lambda d: _with(d, merges="Ġ t"), r"'merges' is 'Ġ t' \(a str\).*holds a list"),
+    (lambda d: _with(d, special_tokens=["<|endoftext|>"]), r"'special_tokens' is .*holds a dict"),
+    (lambda d: _with(d, pattern=None), r"'pattern' is None.*holds a str"),
+    (lambda d: _with(d, merges=["Ġt", *d["merges"][1:]]), r"merges\[0\] is 'Ġt'.*separated by one space"),
+    (lambda d: _with(d, merges=["Ġ  t", *d["merges"][1:]]), r"merges\[0\]"),
+    (lambda d: _with(d, merges=["€ t", *d["merges"][1:]]), r"merges\[0\] is '€ t'.*printable"),
+    (lambda d: _with(d, merges=[3, *d["merges"][1:]]), r"merges\[0\] is 3 \(an int\)"),
+    (lambda d: _with(d, merges=d["merges"][1:]), r"merges\[\d+\] \(.*\) joins a token that no earlier merge made"),
+    (lambda d: _with(d, special_tokens={"<|endoftext|>": 5}), r"special token '<\|endoftext\|>' has id 5.*below 300"),
+    (lambda d: _with(d, special_tokens={"<|endoftext|>": 300.0}), r"has id 300\.0"),
+    (lambda d: _with(d, special_tokens={"<a>": 300, "<b>": 300}), r"two special tokens share an id"),
+    (lambda d: _with(d, pattern=r"(a+)+$"), r"pattern '\(a\+\)\+\$' .*is none of the known ones.*trust_pattern=True"),
+    (lambda d: _with(d, pattern=r"\w+"), r"none of the known ones \(gpt2, gpt4"),
+]
+
+
+@pytest.mark.parametrize("edit, message", BROKEN_FILES, ids=range(len(BROKEN_FILES)))
+def test_a_broken_tokenizer_file_is_an_error_naming_the_file(trained, tmp_path, edit, message):
+    from course_lib.bpe import TokenizerFileError
+
+    path = _saved(tmp_path, trained, edit)
+    with pytest.raises(TokenizerFileError, match=message) as error:
+        BPETokenizer.load(path)
+    assert str(path) in str(error.value)
+    assert isinstance(error.value, ValueError) and error.value.__cause__ is None
+
+
+def test_an_untrusted_pattern_is_refused_before_it_runs(trained, tmp_path):
+    import time
+
+    path = _saved(tmp_path, trained, lambda d: _with(d, pattern=r"(a|aa)+$"))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="trust_pattern=True"):
+        BPETokenizer.load(path)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_a_trusted_pattern_loads_and_a_bad_regex_still_fails(trained, tmp_path):
+    path = _saved(tmp_path, trained, lambda d: _with(d, pattern=r"\w+|\s+|[^\w\s]+"))
+    loaded = BPETokenizer.load(path, trust_pattern=True)
+    assert loaded.pattern == r"\w+|\s+|[^\w\s]+"
+    broken = _saved(tmp_path, trained, lambda d: _with(d, pattern=r"(unclosed"))
+    with pytest.raises(ValueError, match=r"tok\.json: its pattern is not a valid regex"):
+        BPETokenizer.load(broken, trust_pattern=True)
+
+
+@pytest.mark.parametrize("name", ["gpt2", "gpt4", "gpt4-first-release", "whole-text"])
+def test_the_known_patterns_load_without_trust(trained, tmp_path, name):
+    from course_lib.bpe import KNOWN_PATTERNS
+
+    path = _saved(tmp_path, trained, lambda d: _with(d, pattern=KNOWN_PATTERNS[name]))
+    assert BPETokenizer.load(path).pattern == KNOWN_PATTERNS[name]
+
+
+def test_gpt4_pattern_is_tiktokens_cl100k_pattern():
+    import inspect
+
+    import tiktoken_ext.openai_public as openai_public
+
+    from course_lib.bpe import GPT4_PATTERN
+
+    assert f'r"""{GPT4_PATTERN}"""' in inspect.getsource(openai_public.cl100k_base)
+
+
+def test_damaged_gpt2_files_are_errors_naming_the_file(tmp_path):
+    encoder = tmp_path / "encoder.json"
+    vocab = tmp_path / "vocab.bpe"
+    vocab.write_text("#version: 0.2\nĠ t\n", encoding="utf-8")
+    encoder.write_text("{truncated", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"encoder\.json is not GPT-2's encoder\.json: it is not JSON"):
+        GPT2Tokenizer.from_files(encoder, vocab)
+    encoder.write_text(json.dumps({"a": 0}), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"encoder\.json is not GPT-2's encoder\.json.*missing"):
+        GPT2Tokenizer.from_files(encoder, vocab)
+    full = {ch: i for i, ch in enumerate(bytes_to_unicode().values())} | {"Ġt": 256, END_OF_TEXT: 257}
+    encoder.write_text(json.dumps(full), encoding="utf-8")
+    vocab.write_text("#version: 0.2\nĠ t x\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"vocab\.bpe, line 2: 'Ġ t x' is not a merge"):
+        GPT2Tokenizer.from_files(encoder, vocab)
+    vocab.write_text("#version: 0.2\nĠ t\n", encoding="utf-8")
+    assert GPT2Tokenizer.from_files(encoder, vocab).encode(" t") == [256]
