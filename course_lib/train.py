@@ -24,11 +24,18 @@ float16 with a ``GradScaler`` on older ones (Colab's T4), float32 on the CPU.
 The loop never reads a value back from the GPU inside a step: losses are kept as
 tensors and read every ``log_interval`` steps, so the GPU is never kept waiting.
 
-For several GPUs (notebook 12's ``torchrun``): pass the DDP-wrapped model and
-``rank``; each rank draws its own batches (``seed + rank``), only rank 0 shows the
-progress bar and writes checkpoints, and during gradient accumulation
-``model.no_sync()`` skips the all-reduce of every micro-step but the last
-(or pass your own ``sync_context``).
+For several processes (``python -m course_lib.pretrain`` under ``torchrun``): pass
+the DDP-wrapped model, ``rank`` and ``world_size``. On a token tensor, every rank
+draws the same ``batch_size`` windows from the same seeded generator and keeps
+its own ``batch_size / world_size`` rows, so the ranks see different windows
+whose union is exactly the batch one process would draw: the run equals a
+single-process run of the same config, and the sampler's state in a checkpoint
+is the same on every rank. (An iterable of batches is read as given, its
+``DataLoader`` generator seeded with ``seed + rank``: shard it yourself, e.g.
+with a ``DistributedSampler``.) The logged losses are averaged over the ranks;
+only rank 0 shows the progress bar and writes checkpoints; during gradient
+accumulation ``model.no_sync()`` skips the all-reduce of every micro-step but
+the last (or pass your own ``sync_context``).
 """
 
 from __future__ import annotations
@@ -322,19 +329,28 @@ class _Batches:
     run can skip to the same batch of the same epoch.
     """
 
-    def __init__(self, data: Any, cfg: TrainConfig, device: torch.device, seed: int) -> None:
+    def __init__(
+        self, data: Any, cfg: TrainConfig, device: torch.device, seed: int, rank: int = 0, world_size: int = 1
+    ) -> None:
         self.data, self.cfg, self.device, self.seed = data, cfg, device, seed
+        self.rank, self.world_size = rank, world_size
         self.tensor = _is_token_tensor(data)
         if self.tensor:
             if cfg.batch_size is None or cfg.context_length is None:
                 raise ValueError("training on a token tensor needs TrainConfig.batch_size and context_length")
-            self.generator = torch.Generator().manual_seed(seed)
+            if cfg.batch_size % world_size != 0:
+                raise ValueError(
+                    f"batch_size={cfg.batch_size} cannot be split evenly over {world_size} processes: "
+                    f"use a multiple of {world_size} (each process takes batch_size / world_size rows)"
+                )
+            self.generator = torch.Generator().manual_seed(seed)  # the same on every rank
         else:
             if isinstance(data, torch.Tensor) or not isinstance(data, Iterable):
                 raise TypeError(
                     "train_data must be a 1-D tensor of token ids or an iterable of batches (e.g. a DataLoader), "
                     f"got {type(data).__name__} {tuple(data.shape) if isinstance(data, torch.Tensor) else ''}"
                 )
+            self.seed = seed + rank  # each rank's DataLoader shuffles differently
             self.epoch, self.index = 0, 0
             self.iterator: Iterator | None = None
 
@@ -368,7 +384,12 @@ class _Batches:
     def next(self) -> Any:
         if self.tensor:
             cfg = self.cfg
-            return get_batch(self.data, cfg.batch_size, cfg.context_length, self.generator, self.device)
+            if self.world_size == 1:
+                return get_batch(self.data, cfg.batch_size, cfg.context_length, self.generator, self.device)
+            x, y = get_batch(self.data, cfg.batch_size, cfg.context_length, self.generator, self.data.device)
+            share = cfg.batch_size // self.world_size
+            rows = slice(self.rank * share, (self.rank + 1) * share)  # this rank's part of the global batch
+            return _to_device((x[rows], y[rows]), self.device)
         if self.iterator is None:
             self._start_epoch()
         try:
@@ -467,6 +488,7 @@ def train(
     stop_at: int | None = None,
     rank: int = 0,
     sync_context: Callable[[nn.Module, bool], Any] | None = None,
+    world_size: int = 1,
 ) -> History:
     """Train ``model`` for ``cfg.max_steps`` optimizer steps and return its :class:`History`.
 
@@ -481,8 +503,8 @@ def train(
       steps (if given) and at the end; ``resume_from``: continue a run from one.
     - ``stop_at``: stop after this step as if the run were killed (the schedule
       still runs to ``max_steps``): how notebook 06 and the tests show resuming.
-    - ``rank``, ``sync_context(model, is_last_micro_step)``: for data-parallel
-      runs, see the module's docstring.
+    - ``rank``, ``world_size``, ``sync_context(model, is_last_micro_step)``: for
+      data-parallel runs, see the module's docstring.
     """
     cfg = cfg or TrainConfig()
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -494,7 +516,7 @@ def train(
     if optimizer is None:
         optimizer = AdamW(param_groups(core, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-    batches = _Batches(train_data, cfg, device, cfg.seed + rank)
+    batches = _Batches(train_data, cfg, device, cfg.seed, rank=rank, world_size=world_size)
     history = History()
     step = 0
     if resume_from is not None:
@@ -536,7 +558,11 @@ def train(
         nonlocal log_tokens, log_start
         if not pending_loss:
             return
-        history.train_loss.extend(torch.stack(pending_loss).tolist())
+        losses = torch.stack(pending_loss)
+        if world_size > 1:  # each rank's loss is its share's mean: average them (SUM, as gloo has no AVG)
+            torch.distributed.all_reduce(losses)
+            losses /= world_size
+        history.train_loss.extend(losses.tolist())
         history.grad_norm.extend(torch.stack(pending_norm).tolist() if pending_norm[0] is not None else [])
         pending_loss.clear()
         pending_norm.clear()
