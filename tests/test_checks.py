@@ -52,7 +52,7 @@ class Case:
     module: ModuleType
     check: Callable[..., None]
     right: tuple
-    exercise: int
+    exercise: int | str  # as the notebook names it: 2 is "Exercise 2"; "Experiment 1" is itself
     variants: dict[str, tuple] = field(default_factory=dict)
     wrong: dict[str, tuple] = field(default_factory=dict)  # name -> (args, text the message must contain)
     secrets: tuple[str, ...] = ()  # what the first failure must never show (the answer)
@@ -841,7 +841,7 @@ CASES = {
         ch_mlp,
         ch_mlp.check_locate_steps,
         (locate_steps,),
-        5,
+        "Experiment 1",
         variants={"spaces around": (locate_steps_spaced,)},
         wrong={
             "zero_grad as the update": ((locate_steps_zero_grad,), "'update'"),
@@ -1090,7 +1090,8 @@ def test_unfinished_exercise_is_one_line(name: str):
     assert isinstance(info.value, checks.ExerciseNotDone)
     rendered = _rendered(info.value).splitlines()
     assert len(rendered) == 1
-    assert f"Exercise {case.exercise} (_stub) is not done yet" in rendered[0]
+    label = case.exercise if isinstance(case.exercise, str) else f"Exercise {case.exercise}"
+    assert f"{label} (_stub) is not done yet" in rendered[0]
     assert info.value.__suppress_context__, "the stub's own traceback must not be chained in"
 
 

@@ -84,10 +84,16 @@ def call(fn: Callable[..., Any], *args: Any, exercise: int | str | None = None, 
     - Any other exception becomes :class:`LearnerCodeError`, which shows the
       learner's own frames and the error, without the check's frames.
 
-    ``exercise`` is the exercise's number in its notebook (or any short label).
+    ``exercise`` is the exercise's number in its notebook (``2`` reads "Exercise 2"),
+    or the notebook's own label for it (``"Experiment 1"``).
     """
     name = getattr(fn, "__name__", "your function")
-    label = f"Exercise {exercise} ({name})" if exercise is not None else f"The exercise {name}"
+    if exercise is None:
+        label = f"The exercise {name}"
+    elif isinstance(exercise, str) and not exercise.strip().isdigit():
+        label = f"{exercise} ({name})"
+    else:
+        label = f"Exercise {exercise} ({name})"
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:

@@ -208,7 +208,7 @@ def check_gd_step(gd_step: Callable[..., Any]) -> None:
 
 def check_locate_steps(locate_steps: Callable[[], dict[str, str]]) -> None:
     """The learner names the line of ``mlp.train_torch`` that does each of the four steps."""
-    answers = call(locate_steps, exercise=5)
+    answers = call(locate_steps, exercise="Experiment 1")
     expect(isinstance(answers, dict), "locate_steps should return a dict", "return {'forward': '...', ...}.")
     source_lines = {line.strip() for line in inspect.getsource(mlp.train_torch).splitlines()}
     hints = {
