@@ -16,7 +16,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from course_lib.pretrain import load_run_config, main
+from course_lib.gpt import GPTConfig
+from course_lib.pretrain import PRESETS, load_run_config, main
 from course_lib.train import TrainConfig, _Batches, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +75,14 @@ def test_cli_refuses_clearly(corpus, tmp_path, capsys):
         load_run_config({"model": {"vocab_size": 8}})
 
 
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_makes_valid_configs(name):
+    config = load_run_config(name)
+    GPTConfig(vocab_size=65, **config["model"])
+    train_cfg = TrainConfig(**config["train"])
+    assert train_cfg.context_length == config["model"]["context_length"]
+
+
 def test_ranks_split_the_global_batch_exactly():
     """Each rank's rows are a slice of the batch one process draws; their union is that batch."""
     data = torch.arange(1000)
@@ -108,3 +117,13 @@ def test_ddp_on_two_gloo_processes_equals_one_process(corpus, tmp_path):
     for key in ("train_loss", "val_loss", "grad_norm"):
         assert_close(torch.tensor(ddp["history"][key]), torch.tensor(single["history"][key]), rtol=1e-5, atol=1e-6)
     assert (tmp_path / "ddp" / "checkpoint" / "state.pt").is_file()  # written once, by rank 0
+
+
+def test_an_error_on_the_ranks_ends_the_ddp_run_cleanly(corpus, tmp_path):
+    """Every rank raises the same clear error, shuts its process group down, and torchrun exits non-zero."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    command += ["-m", "course_lib.pretrain", *cli(corpus, tmp_path / "bad", "--batch-size", "7")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "batch_size=7 cannot be split evenly over 2 processes" in result.stderr
