@@ -23,6 +23,7 @@ CASES = {
     "attention": (["--quick", "--repeats", "1"], ("results", 0, "fwd_ratio")),
     "gpt": (["--quick"], ("ours_over_hf",)),
     "bpe": (["--repeats", "1", "--naive-chars", "3000"], ("ours_over_hf_512",)),
+    "pretrain": (["--quick"], ("tokens_per_s_ratio_to_reference",)),
     # eager only: compiling on 2 CPU cores takes minutes; the GPU run compiles (see README, Scale)
     "throughput": (
         ["--device", "cpu", "--tiny", "--variants", "ours,hf,ours-loop", "--steps", "2", "--warmup", "1"],
