@@ -325,3 +325,57 @@ def test_hf_unavailability_is_explained(monkeypatch):
 
         monkeypatch.setattr(transformers.utils, "is_torch_available", lambda: False)
         assert f"cannot use torch {torch.__version__}" in hf_gpt2_unavailable()
+
+
+# ----------------------------------------------------------------- speed: no host sync, vocabulary padding
+
+
+def test_bad_token_id_still_raises_the_clear_error_on_cpu():
+    from course_lib.gpt import check_token_ids
+
+    model = GPTModel(SMALL)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 97\)"):
+        model(torch.tensor([[1, 200]]))
+    with pytest.raises(ValueError, match="run from -3 to 4"):
+        check_token_ids(torch.tensor([4, -3]), 97)
+    check_token_ids(torch.tensor([0, 96]), 97)
+
+
+def test_compiled_forward_has_no_graph_break():
+    """fullgraph=True raises on any graph break (e.g. reading token ids back with int()); the eager backend is quick."""
+    torch.manual_seed(0)
+    model = GPTModel(replace(SMALL, pad_vocab_to_multiple_of=64))
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    ids = torch.randint(0, 97, (2, 16))
+    torch.testing.assert_close(compiled(ids), model(ids))
+
+
+def test_padded_vocabulary_rows_are_never_scored():
+    cfg = replace(SMALL, pad_vocab_to_multiple_of=64)
+    assert (
+        cfg.padded_vocab_size == 128
+        and replace(GPT2_CONFIGS["gpt2"], pad_vocab_to_multiple_of=64).padded_vocab_size == 50304
+    )
+    torch.manual_seed(0)
+    model = GPTModel(cfg)
+    assert model.tok_emb.weight.shape == (128, 32) and model.out_head.weight.shape == (128, 32)
+    assert parameter_count(cfg) == count_parameters(model)
+    with torch.no_grad():
+        model.out_head.weight[97:] = 100.0  # padding rows that would win every argmax if they were scored
+    logits = model(torch.randint(0, 97, (2, 16)))
+    assert logits.shape == (2, 16, 97)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 97\)"):
+        model(torch.tensor([[100]]))  # a padding row is not a token
+    with pytest.raises(ValueError, match="pad_vocab_to_multiple_of must be a positive integer"):
+        replace(SMALL, pad_vocab_to_multiple_of=0)
+
+
+@needs_hf
+def test_padded_model_loads_hf_weights_and_equals_hf():
+    hf = hf_model(SMALL, seed=7)
+    ours = GPTModel(replace(config_from_hf(hf.config), pad_vocab_to_multiple_of=64))
+    load_hf_gpt2_weights(ours, hf.state_dict()).eval()
+    assert torch.equal(ours.tok_emb.weight[97:], torch.zeros(31, 32))
+    ids = torch.randint(0, 97, (2, 16), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids), hf(ids).logits, atol=1e-5, rtol=1e-5)
