@@ -248,7 +248,7 @@ def compile_unavailable(device: torch.device) -> str | None:
 
 
 def run(
-    config: str | Path | dict,
+    config: str | Path | dict | None,
     data: str,
     out: str | Path,
     *,
@@ -277,10 +277,19 @@ def run(
             raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}; start the run without --resume")
         if not resume and checkpoint.exists():
             raise FileExistsError(f"{checkpoint} exists: pass --resume to continue that run, or choose another --out")
-        run_config = load_run_config(config)
-        if resume:  # the saved run's config wins; flags may still change the train section
-            saved = json.loads((out / "log.json").read_text())["config"]
-            run_config = load_run_config(saved)
+        if resume:  # the saved run's config; flags may still change the train section
+            run_config = load_run_config(json.loads((out / "log.json").read_text())["config"])
+            if config is not None:
+                asked = load_run_config(config)
+                differ = [k for k in ("tokenizer", "model") if asked[k] != run_config[k]]
+                if differ:
+                    raise ValueError(
+                        f"--config {config} has another {' and '.join(differ)} than the run in {out} "
+                        f"({', '.join(f'{k}: {run_config[k]}' for k in differ)}): resume without --config, "
+                        "or start a new run in another --out"
+                    )
+        else:
+            run_config = load_run_config("shakespeare-char" if config is None else config)
         for key, value in (overrides or {}).items():
             if value is not None:
                 run_config["train"][key] = value
@@ -379,7 +388,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m course_lib.pretrain",
         description="Pretrain a GPT on a text with course_lib's training loop (one process, or many under torchrun).",
     )
-    parser.add_argument("--config", default="shakespeare-char", help=f"a preset ({', '.join(PRESETS)}) or a JSON file")
+    parser.add_argument(
+        "--config",
+        help=f"a preset ({', '.join(PRESETS)}) or a JSON file (default shakespeare-char; on --resume, the run's)",
+    )
     parser.add_argument("--data", default="tinyshakespeare", help="a course_lib.data dataset name or a text file")
     parser.add_argument("--out", default="runs/pretrain", help="folder for checkpoint/ and log.json")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")

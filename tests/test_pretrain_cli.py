@@ -67,6 +67,10 @@ def test_cli_refuses_clearly(corpus, tmp_path, capsys):
     assert main(cli(corpus, tmp_path / "run", "--max-steps", "2", "--eval-interval", "2")) == 0
     assert main(cli(corpus, tmp_path / "run", "--max-steps", "2")) == 2
     assert "pass --resume" in capsys.readouterr().err
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"tokenizer": "char", "model": {"emb_dim": 16, "num_heads": 2}, "train": {}}))
+    assert main(["--config", str(other), "--data", str(corpus), "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert "has another model than the run" in capsys.readouterr().err
     assert main(["--config", "no-such-preset", "--data", str(corpus), "--out", str(tmp_path / "x")]) == 2
     assert "neither a preset" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown field.*'emb_dims'"):
