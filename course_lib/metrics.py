@@ -30,6 +30,7 @@ __all__ = [
     "perplexity",
     "bits_per_char",
     "bits_per_byte",
+    "text_surprisal",
 ]
 
 
@@ -123,3 +124,49 @@ def bits_per_byte(total_nats: torch.Tensor | float, num_bytes: int) -> float:
     if not isinstance(num_bytes, int) or num_bytes < 1:
         raise ValueError(f"num_bytes must be a positive integer (len(text.encode('utf-8'))), got {num_bytes!r}")
     return float(total_nats) / math.log(2) / num_bytes
+
+
+@torch.no_grad()
+def text_surprisal(
+    model: torch.nn.Module,
+    token_ids: torch.Tensor,
+    context_length: int,
+    batch_size: int = 32,
+    device: torch.device | str | None = None,
+) -> tuple[float, int]:
+    """Total surprisal (nats) of a whole token stream under ``model``, and how many tokens it covers.
+
+    The stream is cut into consecutive windows of ``context_length`` tokens;
+    each window predicts its next tokens, so every token after the first is
+    scored exactly once (the first of each window with less context than the
+    others: an honest, slightly pessimistic estimate). Divide the total by the
+    text's characters with :func:`bits_per_char` to compare models whose
+    tokenizers differ. The model runs in eval mode and is put back afterwards.
+    """
+    if not isinstance(token_ids, torch.Tensor) or token_ids.dim() != 1 or len(token_ids) < 2:
+        raise ValueError("token_ids must be a 1-D tensor of at least 2 token ids (the text, encoded)")
+    if not isinstance(context_length, int) or context_length < 1:
+        raise ValueError(f"context_length must be a positive integer, got {context_length!r}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
+    try:
+        starts = list(range(0, len(token_ids) - 1, context_length))
+        for i in range(0, len(starts), batch_size):
+            chunk = [token_ids[s : s + context_length + 1] for s in starts[i : i + batch_size]]
+            for window in _same_length_groups(chunk):
+                window = window.to(device)
+                logits = model(window[:, :-1])
+                total += surprisal(logits.float(), window[:, 1:]).sum(dtype=torch.float64)
+                count += window[:, 1:].numel()
+    finally:
+        model.train(was_training)
+    return total.item(), count
+
+
+def _same_length_groups(windows: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Stack windows into batches; the last, shorter window of the text gets its own batch."""
+    full = [w for w in windows if len(w) == len(windows[0])]
+    rest = [w for w in windows if len(w) != len(windows[0])]
+    return [torch.stack(full)] + [w[None] for w in rest]

@@ -18,6 +18,7 @@ from course_lib.metrics import (
     nats_to_bits,
     perplexity,
     surprisal,
+    text_surprisal,
 )
 
 
@@ -98,3 +99,21 @@ def test_bad_input_is_refused_with_a_clear_message():
         bits_per_char(1.0, 0)
     with pytest.raises(ValueError, match="mean_nats"):
         perplexity(-1.0)
+
+
+def test_text_surprisal_scores_every_token_after_the_first_once():
+    from course_lib.gpt import GPTConfig, GPTModel
+
+    torch.manual_seed(0)
+    model = GPTModel(GPTConfig(vocab_size=13, context_length=8, emb_dim=16, num_heads=2, num_layers=1, dropout=0.0))
+    ids = torch.randint(13, (30,), generator=torch.Generator().manual_seed(1))
+    total, count = text_surprisal(model, ids, context_length=8, batch_size=2)
+    assert count == 29
+    expected = 0.0
+    for s in range(0, 29, 8):
+        window = ids[s : s + 9]
+        with torch.no_grad():
+            logits = model(window[None, :-1])
+        expected += F.cross_entropy(logits[0], window[1:], reduction="sum").item()
+    assert total == pytest.approx(expected, rel=1e-6)
+    assert model.training
