@@ -52,3 +52,22 @@ def test_benchmark_ends_with_a_json_line_of_figures(name: str):
     for step in ratio_path:
         ratio = ratio[step]
     assert isinstance(ratio, float) and ratio > 0, f"{name}: ratio at {ratio_path} is {ratio!r}"
+
+
+def test_notebook_times_reports_each_notebook_and_its_status(tmp_path):
+    import nbformat
+
+    for name, source in (("fine", "import os\nprint(os.environ['COURSE_PROFILE'])"), ("broken", "1 / 0")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    script = ROOT / "benchmarks" / "notebook_times.py"
+    notebooks = [str(tmp_path / "fine.ipynb"), str(tmp_path / "broken.ipynb")]
+    result = subprocess.run(
+        [sys.executable, str(script), "--profile", "smoke", *notebooks], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 1, result.stderr[-2000:]  # one notebook failed
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["profile"] == "smoke"
+    rows = {Path(row["notebook"]).name: row for row in figures["notebooks"]}
+    assert rows["fine.ipynb"]["status"] == "ok" and rows["fine.ipynb"]["seconds"] > 0
+    assert rows["broken.ipynb"]["status"] == "error" and "ZeroDivisionError" in rows["broken.ipynb"]["error"]
