@@ -23,6 +23,7 @@ CASES = {
     "attention": (["--quick", "--repeats", "1"], ("results", 0, "fwd_ratio")),
     "gpt": (["--quick"], ("ours_over_hf",)),
     "bpe": (["--repeats", "1", "--naive-chars", "3000"], ("ours_over_hf_512",)),
+    "generate": (["--quick"], ("cache_over_no_cache",)),
     "pretrain": (["--quick"], ("tokens_per_s_ratio_to_reference",)),
     # eager only: compiling on 2 CPU cores takes minutes; the GPU run compiles (see README, Scale)
     "throughput": (
@@ -34,8 +35,8 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_benchmark_ends_with_a_json_line_of_figures(name: str):
-    if name == "gpt" and (why_not := hf_gpt2_unavailable()):
-        pytest.skip(f"benchmarks/gpt.py compares with Hugging Face's GPT-2: {why_not}")
+    if name in ("gpt", "generate") and (why_not := hf_gpt2_unavailable()):
+        pytest.skip(f"benchmarks/{name}.py compares with Hugging Face's GPT-2: {why_not}")
     args, ratio_path = CASES[name]
     env = {**os.environ, "RAYON_NUM_THREADS": "1"}
     result = subprocess.run(
