@@ -112,9 +112,10 @@ def test_solved_student_notebook_runs_clean(name: str):
 
 def test_a_learner_can_answer_in_jupyter_and_keep_the_answer(tmp_path: Path):
     """Open a student notebook with a real kernel, type an answer, save as Jupyter does: checks pass, nothing erased."""
-    for folder in ("solutions", "notebooks"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
     name = "04_attention.ipynb"
+    for folder in ("solutions", "notebooks"):
+        (tmp_path / folder).mkdir()
+        shutil.copy2(ROOT / folder / name, tmp_path / folder / name)
     path = tmp_path / "notebooks" / name
     assert authoring.main([name, "--root", str(tmp_path)]) == 0  # as committed: generated and stamped
     nb = nbformat.read(path, as_version=4)
