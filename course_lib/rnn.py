@@ -580,8 +580,9 @@ def gradient_reach(
     model.eval()
     handle = model.embedding.register_forward_hook(keep)
     try:
-        logits, _ = model(languages, inputs)
-        F.cross_entropy(logits[:, -1], targets[:, -1]).backward()
+        with torch.backends.cudnn.flags(enabled=False):  # cuDNN's RNN backward refuses eval mode
+            logits, _ = model(languages, inputs)
+            F.cross_entropy(logits[:, -1], targets[:, -1]).backward()
     finally:
         handle.remove()
         model.train(was_training)

@@ -399,4 +399,12 @@ def test_check_teacher_forcing_pair_accepts_lists_and_names_typical_mistakes(cap
     ):
         with pytest.raises(AssertionError, match=hint):
             rnn_checks.check_teacher_forcing_pair(wrong)
-    assert checks.passed is not None
+
+
+def test_checks_say_when_an_exercise_is_not_done():
+    def stub(*args):
+        raise NotImplementedError
+
+    for check in (rnn_checks.check_rnn_step, rnn_checks.check_teacher_forcing_pair):
+        with pytest.raises(checks.ExerciseNotDone, match="not done yet"):
+            check(stub)
