@@ -13,6 +13,8 @@ Taught in notebook 05 (``05_gpt``). The pieces, bottom up:
    a residual connection, with dropout.
 6. :class:`GPTModel`: token and position embeddings, the stack of blocks, a
    final norm and the output head that turns vectors into next-token logits.
+7. :class:`KVCache` (notebook 06): the keys and values of the tokens already
+   seen, so that generation feeds the model only the new token at each step.
 
 LayerNorm and GELU are each written out once as a plain function; their
 modules compute the same formula with PyTorch's fused kernel, which is faster.
@@ -37,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.attention import MultiHeadAttention
-from course_lib.validation import as_bool, as_float, as_int, check_tensor
+from course_lib.validation import as_bool, as_float, as_int, check_tensor, describe
 
 __all__ = [
     "GPTConfig",
@@ -456,6 +458,8 @@ def parameter_count(cfg: GPTConfig, tied_head: bool = False) -> int:
     This is how you size GPT-2 xl without
     allocating 6 GB.
     """
+    if not isinstance(cfg, GPTConfig):
+        raise TypeError(f"cfg must be a GPTConfig, got {describe(cfg)}: e.g. GPT2_CONFIGS['gpt2']")
     d, v = cfg.emb_dim, cfg.padded_vocab_size
     attention = d * 3 * d + (3 * d if cfg.qkv_bias else 0) + d * d + d
     feed_forward = d * 4 * d + 4 * d + 4 * d * d + d
@@ -473,6 +477,9 @@ def memory_mb(num_params: int, dtype: torch.dtype = torch.float32) -> float:
     about 4x the weights), and activations. GPT-2 124M untied: 621.83 MB at
     float32, half that at bfloat16.
     """
+    num_params = as_int(num_params, "num_params", minimum=0, hint="e.g. count_parameters(model)")
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype such as torch.bfloat16, got {describe(dtype)}")
     bytes_per_number = torch.empty((), dtype=dtype).element_size()
     return num_params * bytes_per_number / 1024**2
 
