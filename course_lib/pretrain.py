@@ -344,10 +344,11 @@ def run(
         def at_evaluation(step: int, history, _model) -> None:
             write_log(history)
             if not quiet and main_process:
-                print(
+                from tqdm.auto import tqdm
+
+                tqdm.write(  # on its own line, above the progress bar
                     f"step {step}: train loss {history.train_loss[-1]:.4f}, val loss {history.val_loss[-1]:.4f} "
-                    f"nats/token, {world_size * history.tokens_per_s[-1]:,.0f} tokens/s",
-                    flush=True,
+                    f"nats/token, {world_size * history.tokens_per_s[-1]:,.0f} tokens/s"
                 )
 
         if main_process and not resume:
