@@ -105,7 +105,7 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def make_step(
-    model: nn.Module, *, compiled: bool, precision: str, grad_clip: float, lr: float
+    model: nn.Module, *, compiled: bool, precision: str, grad_clip: float, lr: float, compile_mode: str | None = None
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """One optimizer step on a batch ``(x, y)``, in the order of ``course_lib.train.train``'s steps.
 
@@ -121,7 +121,7 @@ def make_step(
         with autocast_context(precision, device):
             return next_token_loss(model, (x, y))
 
-    forward = torch.compile(loss_of) if compiled else loss_of
+    forward = torch.compile(loss_of, mode=compile_mode) if compiled else loss_of
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = forward(x, y)
@@ -192,7 +192,12 @@ def measure(name: str, cfg: GPTConfig, batches: list, args: argparse.Namespace, 
         return figures
     model = build(name, cfg, args.pad_vocab if name.startswith("ours") else 1, device)
     step = make_step(
-        model, compiled=name.endswith("compiled"), precision=args.precision, grad_clip=args.grad_clip, lr=args.lr
+        model,
+        compiled=name.endswith("compiled"),
+        precision=args.precision,
+        grad_clip=args.grad_clip,
+        lr=args.lr,
+        compile_mode=args.compile_mode,
     )
     start = time.perf_counter()
     first_loss = step(*batches[0][:2]).item()
@@ -234,6 +239,7 @@ def main() -> None:
     parser.add_argument("--no-tf32", action="store_true", help="keep float32 matrix products in full float32")
     parser.add_argument("--grad-clip", type=float, default=1.0, help="max global gradient norm (0: no clipping)")
     parser.add_argument("--lr", type=float, default=6e-4)
+    parser.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the chip's peak, for MFU")
     parser.add_argument("--quick", action="store_true", help="fewer steps")
     parser.add_argument("--tiny", action="store_true", help="a 2-layer toy model: checks that the script runs")
@@ -331,6 +337,7 @@ def main() -> None:
                 "precision": args.precision,
                 "tf32": not args.no_tf32,
                 "pad_vocab": args.pad_vocab,
+                "compile_mode": args.compile_mode,
                 "steps": args.steps,
                 "flops_per_token": per_token,
                 "peak_flops": peak,
