@@ -53,6 +53,7 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     ``inf``: the largest exponent becomes ``exp(0) = 1``. Rows that are all
     ``-inf`` (nothing to attend to) give NaN, as ``torch.softmax`` does.
     """
+    check_tensor(x, "x", dtype="float", hint="softmax turns scores (floats) into weights")
     shifted = x - x.max(dim=-1, keepdim=True).values
     e = torch.exp(shifted)
     return e / e.sum(dim=-1, keepdim=True)
@@ -109,6 +110,7 @@ def simple_attention(x: torch.Tensor) -> torch.Tensor:
     the average of all embeddings, weighted by how similar (dot product) they
     are to that row's token. Not scaled and not causal: the first idea only.
     """
+    check_tensor(x, "x", dtype="float", dim=(2, 3))
     scores = x @ x.transpose(-2, -1)
     return torch.softmax(scores, dim=-1) @ x
 

@@ -220,6 +220,13 @@ class DataUnavailableError(FileNotFoundError):
     """The file is neither in ``COURSE_DATA_DIR`` nor in the cache, and the download failed."""
 
 
+class UnknownDatasetError(KeyError, ValueError):
+    """``fetch`` was given a name the registry does not have (a KeyError and a ValueError)."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
 class DataCorruptError(ValueError):
     """A downloaded file or archive failed its sha256 check (it has been deleted)."""
 
@@ -248,7 +255,7 @@ def _entry(name: str) -> DataFile:
         return REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
-        raise KeyError(f"no dataset called {name!r}; the course knows: {known}") from None
+        raise UnknownDatasetError(f"no dataset called {name!r}; the course knows: {known}") from None
 
 
 def _from_data_dir(entry: DataFile) -> Path | None:

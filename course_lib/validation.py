@@ -143,13 +143,15 @@ def as_float(
     minimum: float | None = None,
     maximum: float | None = None,
     below_maximum: bool = False,
+    finite: bool = True,
     hint: str = "",
 ) -> float:
     """``value`` as a Python float, or a clear error.
 
     Accepts ints, floats, numpy numbers and 0-d real tensors; refuses bools,
-    strings, complex numbers and NaN. ``below_maximum=True`` makes the upper
-    bound strict (a probability of dropping in ``[0, 1)``).
+    strings, complex numbers, NaN and (unless ``finite=False``) infinities.
+    ``below_maximum=True`` makes the upper bound strict (a probability of
+    dropping in ``[0, 1)``).
     """
     number: float | None = None
     if not _is_bool(value) and not isinstance(value, str):
@@ -165,6 +167,8 @@ def as_float(
     if number is None:
         raise TypeError(f"{name} must be a real number, got {describe(value)}: pass e.g. 0.1{_extra(hint)}")
     too_big = maximum is not None and (number >= maximum if below_maximum else number > maximum)
+    if finite and number in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be a finite number, got {value!r}{_extra(hint, ': ')}")
     if number != number or (minimum is not None and number < minimum) or too_big:
         if minimum is not None and maximum is not None:
             closing = ")" if below_maximum else "]"

@@ -21,12 +21,14 @@ from course_lib.attention import (
     MultiHeadAttentionWrapper,
     SelfAttention,
     causal_mask,
+    simple_attention,
+    softmax,
 )
 from course_lib.autograd import central_difference, neuron_loss, two_layer_forward
 from course_lib.bpe import BPETokenizer, count_pretokens, pretokenize, train_merges_naive
 from course_lib.dataset import SlidingWindowDataset, make_loader
 from course_lib.generate import generate
-from course_lib.gpt import GPTConfig, GPTModel
+from course_lib.gpt import GPTConfig, GPTModel, memory_mb, parameter_count
 from course_lib.mlp import MLP, init_params, make_mlp, train_numpy, train_torch
 from course_lib.optim import SGD, Adam, adam_update, check_sgd_settings
 from course_lib.tokenizer import SimpleWordTokenizer, build_vocab, split_words
@@ -247,6 +249,12 @@ CASES = [
     _raises(lambda c: c.model(torch.tensor([[1.0, 2.0]])), TypeError, "token_ids", "float32", id="gpt-float-ids"),
     _raises(lambda c: c.model(np.array([[1, 2]])), TypeError, "token_ids", "numpy", "torch.as_tensor", id="gpt-numpy"),
     _raises(lambda c: c.model([[1, 2]]), TypeError, "token_ids", "list", id="gpt-list-ids"),
+    _raises(lambda c: parameter_count(None), TypeError, "cfg", "None", id="parameter_count-None"),
+    _raises(lambda c: parameter_count({"emb_dim": 768}), TypeError, "cfg", "dict", id="parameter_count-dict"),
+    _raises(lambda c: memory_mb(1.5), TypeError, "num_params", "1.5", id="memory_mb-float"),
+    _raises(lambda c: memory_mb(True), TypeError, "num_params", "True", id="memory_mb-bool"),
+    _raises(lambda c: memory_mb(-1), ValueError, "num_params", "-1", id="memory_mb-negative"),
+    _raises(lambda c: memory_mb(10, dtype="bf16"), TypeError, "dtype", "'bf16'", id="memory_mb-str-dtype"),
     _raises(lambda c: c.model(torch.tensor([[True, False]])), TypeError, "token_ids", "bool", id="gpt-bool-ids"),
     # ---- course_lib.generate (the decoding helper's checks) -----------------------------------
     _raises(
@@ -272,6 +280,9 @@ CASES = [
     ),
     # ---- course_lib.attention -------------------------------------------------------------
     _raises(lambda c: causal_mask(2.5), TypeError, "context_length", "2.5", id="mask-float"),
+    _raises(lambda c: softmax([1.0, 2.0]), TypeError, "x", "list", id="softmax-list"),
+    _raises(lambda c: softmax(torch.tensor([1, 2])), TypeError, "x", "int64", id="softmax-int-tensor"),
+    _raises(lambda c: simple_attention(torch.ones(4)), ValueError, "x", "(4,)", id="simple-attention-1d"),
     _raises(lambda c: causal_mask(True), TypeError, "context_length", "True", id="mask-bool"),
     _raises(lambda c: SelfAttention(4.0, 4), TypeError, "d_in", "4.0", id="self-attention-float-d_in"),
     _raises(lambda c: SelfAttention(4, 4, qkv_bias="no"), TypeError, "qkv_bias", "'no'", id="self-attention-bias"),
@@ -308,6 +319,7 @@ CASES = [
     # ---- course_lib.optim ------------------------------------------------------------------------
     _raises(lambda c: SGD(c.w, lr=0.1), TypeError, "params", "[w]", id="sgd-bare-tensor"),
     _raises(lambda c: SGD([c.w], lr="0.1"), TypeError, "lr", "'0.1'", id="sgd-str-lr"),
+    _raises(lambda c: SGD([c.w], lr=float("inf")), ValueError, "lr", "inf", id="sgd-infinite-lr"),
     _raises(lambda c: SGD([c.w], lr=0.1, nesterov="yes"), TypeError, "nesterov", "'yes'", id="sgd-str-nesterov"),
     _raises(lambda c: check_sgd_settings(lr=True), TypeError, "lr", "True", id="sgd-settings-bool-lr"),
     _raises(lambda c: Adam([c.w], betas=(0.9,)), ValueError, "betas", "0.9", id="adam-one-beta"),
@@ -328,6 +340,7 @@ CASES = [
     # ---- course_lib.data ---------------------------------------------------------------------------
     _raises(lambda c: data.fetch(123), TypeError, "name", "123", id="fetch-int-name"),
     _raises(lambda c: data.fetch(["the-verdict"]), TypeError, "name", id="fetch-list-name"),
+    _raises(lambda c: data.fetch("wikipedia"), ValueError, "'wikipedia'", "the-verdict", id="fetch-unknown-name"),
     # ---- course_lib.validation itself (what new modules call) ------------------------------------
     _raises(lambda c: validation.as_int(np.bool_(True), "n"), TypeError, "n", "True", id="as_int-numpy-bool"),
     _raises(lambda c: validation.as_int(torch.tensor([3]), "n"), TypeError, "n", "tensor([3])", id="as_int-1d"),
