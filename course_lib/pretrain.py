@@ -338,7 +338,9 @@ def run(
         def write_log(history) -> None:
             if main_process:
                 out.mkdir(parents=True, exist_ok=True)
-                log.update(history=history.to_dict(), report=history.report())
+                report = history.report()  # rank 0's figures; its tokens/s counts its own share of each batch
+                log.update(history=history.to_dict(), report=report)
+                log["tokens_per_s_all_processes"] = world_size * report["tokens_per_s"]
                 (out / "log.json").write_text(json.dumps(log, indent=1))
 
         def at_evaluation(step: int, history, _model) -> None:
