@@ -168,6 +168,17 @@ def _check_eos(model: nn.Module, eos_id: int | None) -> None:
         )
 
 
+def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """Refuse bad settings up front, even for greedy decoding, which does not use top_k or top_p."""
+    if not isinstance(temperature, (int, float)) or temperature < 0:
+        raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
+    probe = torch.zeros(1, 2)
+    if top_k is not None:
+        top_k_filter(probe, top_k)
+    if top_p is not None:
+        top_p_filter(probe, top_p)
+
+
 def _make_generator(generator: torch.Generator | None, seed: int | None, device: torch.device):
     if seed is None:
         return generator
@@ -231,6 +242,7 @@ def generate(
     _check_prompt(model, token_ids, max_new_tokens)
     context_length = _window(model, context_length)
     _check_eos(model, eos_id)
+    _check_sampling(temperature, top_k, top_p)
     generator = _make_generator(generator, seed, token_ids.device)
     was_training = model.training
     model.eval()

@@ -214,8 +214,9 @@ def test_sampling_is_reproducible_with_seed_or_generator():
     "kwargs, message",
     [
         (dict(eos_id=97), r"eos_id must be a token id in \[0, 97\)"),
-        (dict(temperature=-1.0), "temperature must be > 0"),
+        (dict(temperature=-1.0), "temperature must be a number >= 0"),
         (dict(temperature=1.0, top_k=0), "top_k must be a positive integer"),
+        (dict(top_p=1.5), "top_p is a probability mass"),  # refused even when greedy would not use it
     ],
 )
 def test_generate_rejects_bad_decoding_settings(kwargs, message):
