@@ -267,9 +267,10 @@ def test_cached_generation_equals_uncached(cfg, fused):
     assert torch.equal(*small_window)
 
 
-def test_cached_logits_equal_full_forward_and_cache_is_bounded():
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "explicit"])
+def test_cached_logits_equal_full_forward_and_cache_is_bounded(fused):
     torch.manual_seed(8)
-    model = GPTModel(CFG).eval()
+    model = GPTModel(CFG, fused_attention=fused).eval()
     ids = torch.randint(0, 97, (2, 24))
     cache = model.new_kv_cache()
     with torch.no_grad():
