@@ -211,6 +211,8 @@ def _id_error(name: str, index: int, item: Any) -> TypeError:
 
 
 def _check_id_range(name: str, ids: Sequence[int], vocab_size: int | None) -> None:
+    if not ids or (min(ids) >= 0 and (vocab_size is None or max(ids) < vocab_size)):
+        return  # min and max run in C: checking a corpus of ids costs milliseconds
     for index, token_id in enumerate(ids):
         if token_id < 0 or (vocab_size is not None and token_id >= vocab_size):
             top = "vocab_size - 1" if vocab_size is None else str(vocab_size - 1)
@@ -259,6 +261,10 @@ def as_token_ids(value: Any, name: str = "token_ids", *, vocab_size: int | None 
             ids = value.tolist()
             _check_id_range(name, ids, vocab_size)
             return ids
+    if isinstance(value, (list, tuple)) and all(type(item) is int for item in value):
+        ids = list(value)  # the common case: a tokenizer's output
+        _check_id_range(name, ids, vocab_size)
+        return ids
     ids = []
     for index, item in enumerate(value):
         number = item if type(item) is int else _integer_or_none(item)
