@@ -54,6 +54,7 @@ __all__ = [
     "free_running_loss",
     "train_lm",
     "evaluate",
+    "evaluate_free_running",
     "surprisal_by_language",
     "sample_names",
     "gradient_reach",
@@ -422,6 +423,24 @@ def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str = "c
     num_languages = getattr(model, "num_languages", len(LANGUAGES))
     nats, chars = surprisal_by_language(model, loader, num_languages, device)
     return float(nats.sum() / chars.sum())
+
+
+@torch.no_grad()
+def evaluate_free_running(
+    model: nn.Module, loader: Iterable, device: torch.device | str = "cpu", generator: torch.Generator | None = None
+) -> float:
+    """Mean :func:`free_running_loss` per character over every name of ``loader``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for batch in loader:
+            chars = int((batch[2] != IGNORE_INDEX).sum())
+            total += free_running_loss(model, batch, device, generator).item() * chars
+            count += chars
+    finally:
+        model.train(was_training)
+    return total / count
 
 
 def train_lm(

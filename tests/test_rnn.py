@@ -256,6 +256,8 @@ def test_free_running_loss_matches_teacher_forcing_on_a_sure_model():
     teacher = rnn.lm_loss(model, batch).item()
     free = rnn.free_running_loss(model, batch, generator=torch.Generator().manual_seed(0)).item()
     assert teacher < 0.5 and free >= teacher - 1e-6
+    whole = rnn.evaluate_free_running(model, [batch], generator=torch.Generator().manual_seed(0))
+    assert math.isclose(whole, free, rel_tol=1e-6) and model.training is False
     with pytest.raises(ValueError, match="recurrent"):
         rnn.free_running_loss(rnn.BigramModel(ALPHABET.vocab_size, 3).fit(loader), batch)
 
