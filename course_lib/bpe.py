@@ -501,6 +501,8 @@ class BPETokenizer:
         space, e.g. ``"Ġ t"`` for " " + "t". That alphabet has no space, so
         the split is unambiguous. Merge ``i`` makes token ``256 + i``.
         """
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"path must be a str or a Path, got {describe(path)}")
         if self.byte_ids != list(range(256)) or sorted(self.merges.values()) != list(
             range(256, 256 + len(self.merges))
         ):

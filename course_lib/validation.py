@@ -351,6 +351,8 @@ def as_special_tokens(value: Any, name: str = "special_tokens") -> list[str]:
     """
     if isinstance(value, str):
         raise TypeError(f"{name} must be a list of strings, got the single str {value!r}: write [{value!r}]")
+    if isinstance(value, (bytes, bytearray)):
+        raise TypeError(f"{name} must be a list of strings, got bytes {value!r}: decode them and write [text]")
     if isinstance(value, Mapping) or not isinstance(value, Iterable):
         raise TypeError(f"{name} must be a list of strings such as ['<|endoftext|>'], got {describe(value)}")
     tokens = list(value)

@@ -171,6 +171,13 @@ CASES = [
         lambda c: BPETokenizer.load("x.json", trust_pattern="yes"), TypeError, "trust_pattern", id="bpe-load-trust"
     ),
     _raises(lambda c: BPETokenizer.load(123), TypeError, "path", "123", id="bpe-load-path-int"),
+    _raises(lambda c: c.bpe.save(None), TypeError, "path", "None", id="bpe-save-path-None"),
+    _raises(
+        lambda c: BPETokenizer.train(TEXT, 270, special_tokens=b"<eos>"), TypeError, "special_tokens", id="bpe-bytes"
+    ),
+    _raises(
+        lambda c: c.bpe.encode("x", allowed_special=None), TypeError, "allowed_special", "None", id="bpe-allowed-None"
+    ),
     _raises(lambda c: pretokenize(5), TypeError, "text", "5", id="pretokenize-int"),
     _raises(lambda c: count_pretokens("ab", special_tokens="<eos>"), TypeError, "special_tokens", id="count-str"),
     _raises(lambda c: train_merges_naive("ab ab", 300.0), TypeError, "vocab_size", "300.0", id="naive-float-size"),
