@@ -19,3 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def fresh_hints():
+    """Each test sees a check's first hint: hints escalate with repeated failures in one process."""
+    from course_lib import checks
+
+    checks._FAILURES.clear()

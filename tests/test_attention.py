@@ -286,9 +286,9 @@ def naive_softmax(x):
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (naive_softmax, "subtract each row's maximum"),
-        (lambda x: torch.softmax(x, dim=0), "LAST dimension|dim=-1"),
-        (lambda x: torch.exp(x - x.max()), "divide"),
+        (naive_softmax, "add the same number to every score"),
+        (lambda x: torch.softmax(x, dim=0), "which dimension do you sum over"),
+        (lambda x: torch.exp(x - x.max()), "add up to 1"),
         (lambda x: None, "return"),
     ],
 )
@@ -326,7 +326,7 @@ def good_merge(t):
         (lambda t, h: t.view(t.shape[0], h, t.shape[1], -1), good_merge, "mixes tokens"),
         (lambda t, h: t.view(t.shape[0], t.shape[1], h, -1), good_merge, "wrong shape"),
         (good_split, lambda t: t.transpose(1, 2).view(t.shape[0], t.shape[2], -1), "contiguous"),
-        (good_split, lambda t: t.reshape(t.shape[0], t.shape[2], -1), "BEFORE reshaping"),
+        (good_split, lambda t: t.reshape(t.shape[0], t.shape[2], -1), "interleaves the heads"),
     ],
 )
 def test_split_merge_check_catches_mistakes(split, merge, message):

@@ -223,7 +223,7 @@ def test_checks_fail_with_helpful_hints():
         z1 = X @ params["W1"] + params["b1"]
         return z1 @ params["W2"] + params["b2"], {"X": X, "z1": z1, "h": z1}
 
-    with pytest.raises(AssertionError, match="apply tanh"):
+    with pytest.raises(AssertionError, match="followed by the activa"):
         checks_mlp.check_forward(no_tanh)
 
     def half_gradient(params, cache, y_hat, y):
