@@ -251,7 +251,8 @@ def live_plot(smooth: int = 1) -> Callable[[int, History, nn.Module], None]:
         state["ax"].clear()
         history.plot(state["ax"], smooth=smooth)
         state["ax"].set_title(f"step {step}")
-        state["handle"].update(state["figure"])
+        if state["handle"] is not None:  # None outside IPython: nothing to update
+            state["handle"].update(state["figure"])
 
     return callback
 
