@@ -24,6 +24,7 @@ CASES = {
     "gpt": (["--quick"], ("ours_over_hf",)),
     "bpe": (["--repeats", "1", "--naive-chars", "3000"], ("ours_over_hf_512",)),
     "generate": (["--quick"], ("cache_over_no_cache",)),
+    "lora": (["--quick"], ("lora8_state_over_full",)),
     "pretrain": (["--quick"], ("tokens_per_s_ratio_to_reference",)),
     # eager only: compiling on 2 CPU cores takes minutes; the GPU run compiles (see README, Scale)
     "throughput": (
