@@ -394,7 +394,8 @@ def clip_grad_norm(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm: 
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return torch.tensor(0.0)
-    if len({g.device for g in grads}) == 1:
+    one_device = len({g.device for g in grads}) == 1
+    if one_device:
         # One kernel for all the per-tensor norms and one for all the products: a GPT has ~150
         # gradient tensors, and launching 300 small kernels costs a GPU more than the arithmetic.
         norms = torch._foreach_norm(grads, 2)
@@ -402,7 +403,7 @@ def clip_grad_norm(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm: 
         norms = [torch.linalg.vector_norm(g, 2) for g in grads]
     total_norm = torch.linalg.vector_norm(torch.stack([n.to(grads[0].device) for n in norms]), 2)
     scale = torch.clamp(max_norm / (total_norm + 1e-6), max=1.0)
-    if len({g.device for g in grads}) == 1:
+    if one_device:
         torch._foreach_mul_(grads, scale)
     else:
         for g in grads:
